@@ -1,0 +1,201 @@
+//! The client connection loop: read, parse every complete command, let the
+//! handler answer each in order, write the replies in one go.
+
+use std::future::Future;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::resp::{Args, Parser, RespWriter};
+use crate::{ProtocolLimits, Shutdown};
+
+/// What the connection does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Send the replies so far, then close (`QUIT`).
+    Close,
+}
+
+/// Answers the commands of one connection. The runtime implements it; the
+/// network layer never knows what a command means.
+pub trait Handler {
+    /// Answers one command by writing its reply to `out`.
+    fn call<'a>(
+        &'a mut self,
+        args: Args<'a>,
+        out: &'a mut RespWriter,
+    ) -> impl Future<Output = Flow> + 'a;
+}
+
+/// Bytes asked of the socket per read; also the read buffer's resting size.
+pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Replies are sent once this many bytes have built up, even mid-batch, so
+/// a long pipeline streams its answers instead of holding them all.
+pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
+/// Output capacity kept between batches.
+const REPLY_RETAINED_MAX_BYTES: usize = 256 * 1024;
+
+/// Why a connection ended; for logs and statistics.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client closed its side.
+    ClientClosed,
+    /// The client asked (`QUIT`).
+    Quit,
+    /// The client broke the protocol or a limit; it got an error first.
+    ProtocolError,
+    /// The server is shutting down.
+    Shutdown,
+    /// Reading or writing failed (reset by peer, for example).
+    Io,
+}
+
+/// Serves one client until it leaves, breaks the protocol, or the server
+/// shuts down. Commands already received when shutdown fires are answered.
+pub async fn serve_connection<H: Handler>(
+    mut stream: TcpStream,
+    handler: &mut H,
+    limits: ProtocolLimits,
+    shutdown: &Shutdown,
+) -> Ending {
+    let mut input = InputBuffer::new();
+    let mut parser = Parser::new(limits);
+    let mut out = RespWriter::new();
+    loop {
+        if let Some(ending) = answer_buffered(
+            &mut input,
+            &mut parser,
+            handler,
+            &mut out,
+            &mut stream,
+            &limits,
+        )
+        .await
+        {
+            let _ = flush(&mut stream, &mut out).await;
+            return ending;
+        }
+        if flush(&mut stream, &mut out).await.is_err() {
+            return Ending::Io;
+        }
+        if shutdown.has_fired() {
+            return Ending::Shutdown;
+        }
+        input.compact();
+        let read =
+            futures_lite::future::or(async { Some(input.read_from(&mut stream).await) }, async {
+                shutdown.wait().await;
+                None
+            })
+            .await;
+        match read {
+            None => return Ending::Shutdown,
+            Some(Ok(0)) => return Ending::ClientClosed,
+            Some(Ok(_)) => {}
+            Some(Err(_)) => return Ending::Io,
+        }
+    }
+}
+
+/// Answers every complete command in the buffer. Returns how the connection
+/// ends if it must, after writing the error that explains it.
+async fn answer_buffered<H: Handler>(
+    input: &mut InputBuffer,
+    parser: &mut Parser,
+    handler: &mut H,
+    out: &mut RespWriter,
+    stream: &mut TcpStream,
+    limits: &ProtocolLimits,
+) -> Option<Ending> {
+    loop {
+        let pending = input.pending();
+        let length = match parser.parse(pending) {
+            Ok(Some(length)) => length,
+            Ok(None) => return None,
+            Err(error) => {
+                out.error(&format!("ERR {error}"));
+                return Some(Ending::ProtocolError);
+            }
+        };
+        let args = parser.args(&pending[..length]);
+        if !args.is_empty() {
+            let before = out.len();
+            let flow = handler.call(args, out).await;
+            if out.len() > limits.reply_buffer_max_bytes {
+                out.truncate(before);
+                out.error("ERR reply exceeds the reply buffer limit (reply_buffer_max_bytes)");
+                return Some(Ending::ProtocolError);
+            }
+            if flow == Flow::Close {
+                return Some(Ending::Quit);
+            }
+        }
+        input.consume(length);
+        if out.len() >= REPLY_FLUSH_BYTES && flush(stream, out).await.is_err() {
+            return Some(Ending::Io);
+        }
+    }
+}
+
+async fn flush(stream: &mut TcpStream, out: &mut RespWriter) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let result = stream.write_all(out.bytes()).await;
+    out.clear(REPLY_RETAINED_MAX_BYTES);
+    result
+}
+
+/// The read buffer: `data[start..end]` is received but not yet consumed.
+struct InputBuffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl InputBuffer {
+    fn new() -> InputBuffer {
+        InputBuffer {
+            data: vec![0; READ_CHUNK_BYTES],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn consume(&mut self, length: usize) {
+        self.start += length;
+        debug_assert!(self.start <= self.end);
+    }
+
+    /// Moves the unconsumed bytes to the front, and gives back the memory a
+    /// huge command needed once it is gone.
+    fn compact(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.data.len() > READ_CHUNK_BYTES {
+                self.data = vec![0; READ_CHUNK_BYTES];
+            }
+        } else if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    async fn read_from(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+        if self.data.len() - self.end < READ_CHUNK_BYTES {
+            let grown = (self.data.len() * 2).max(self.end + READ_CHUNK_BYTES);
+            self.data.resize(grown, 0);
+        }
+        let read = stream.read(&mut self.data[self.end..]).await?;
+        self.end += read;
+        Ok(read)
+    }
+}
