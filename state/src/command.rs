@@ -66,6 +66,9 @@ pub enum Cmd {
     LockRelease,
     LockRenew,
     LockInfo,
+    // Internal: proposed by the runtime itself, refused from clients.
+    LockExpire,
+    LockCancel,
 }
 
 /// Who answers a command and whether it changes state.
@@ -77,6 +80,9 @@ pub enum Kind {
     Read,
     /// Changes a group's state; goes through the log once replication lands.
     Write,
+    /// Proposed only by the runtime (lease and wait timers) and applied like
+    /// a write; a client sending one gets "unknown command".
+    Internal,
 }
 
 /// Where a command's keys are, which decides how the runtime routes it.
@@ -544,10 +550,26 @@ pub static COMMANDS: [CommandSpec; COMMAND_COUNT] = [
         ONE,
         "Returns a lock's holder, token, remaining lease and waiters."
     ),
+    spec!(
+        LockExpire,
+        "lock.expire",
+        4,
+        Internal,
+        ONE,
+        "Internal: ends a lease if that token and lease are still current."
+    ),
+    spec!(
+        LockCancel,
+        "lock.cancel",
+        3,
+        Internal,
+        ONE,
+        "Internal: removes a waiter from a lock's queue."
+    ),
 ];
 
 /// How many commands the catalogue holds.
-pub const COMMAND_COUNT: usize = Cmd::LockInfo as usize + 1;
+pub const COMMAND_COUNT: usize = Cmd::LockCancel as usize + 1;
 
 /// Longest command name, in bytes; longer names are unknown without a lookup.
 const COMMAND_NAME_MAX_BYTES: usize = 16;

@@ -6,12 +6,33 @@
 //! log), so every replica that applies the same commands in the same order
 //! ends in the same state and gives the same replies. That is what lets a
 //! Paxos log drive it and a seeded simulation replay it.
+//!
+//! Where things are: [`Group`] (`group.rs`) dispatches; string commands are
+//! in `strings.rs`, TTLs and active expiry in `expiry.rs`, SCAN/KEYS/
+//! RANDOMKEY in `scan.rs`, locks in `locks.rs`, the map and its ordered
+//! indexes in `keyspace.rs`, every limit in `limits.rs`.
 #![deny(missing_docs)]
 
 mod command;
+mod expiry;
+mod glob;
 mod group;
+mod hash;
+mod keyspace;
+pub mod limits;
+mod locks;
+mod parse;
 mod reply;
+mod scan;
+mod strings;
 
 pub use command::{lookup, Cmd, CommandSpec, Keys, Kind, COMMANDS, COMMAND_COUNT};
-pub use group::{Group, Limits};
+pub use glob::glob_match;
+pub use group::{Entry, Group};
+pub use limits::Limits;
+pub use locks::Effect;
 pub use reply::Reply;
+pub use scan::{scan_hash, RANDOMKEY_PROBE_MAX, SCAN_COUNT_MAX};
+
+#[cfg(test)]
+mod tests;
