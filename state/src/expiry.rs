@@ -131,9 +131,14 @@ impl Group {
 
     /// Active expiry: removes up to `keys_max` keys whose deadline is at or
     /// before `now_ms`, earliest deadline first, and says how many. The work
-    /// is O(`keys_max` · log n) whatever the group holds, and the keys
-    /// removed depend only on the state and `now_ms`, so replicas that sweep
-    /// at the same log position stay equal.
+    /// is O(`keys_max` · log n) whatever the group holds.
+    ///
+    /// The keys removed depend only on the state and `now_ms`. Replies never
+    /// depend on sweeping (an expired key is invisible either way), but
+    /// [`Group::len`], [`Group::expiring_len`] and where a `SCAN` call stops
+    /// do; for replicas to be equal in every respect, sweep at a
+    /// deterministic point of the apply stream (after applying an entry,
+    /// with that entry's `now_ms`), not from a local timer.
     pub fn sweep_expired(&mut self, now_ms: u64, keys_max: usize) -> usize {
         let mut removed = 0;
         while removed < keys_max {

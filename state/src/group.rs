@@ -7,11 +7,6 @@ use crate::locks::LockTable;
 use crate::parse::{is, TOO_BIG};
 use crate::{Cmd, Effect, Keys, Kind, Limits, Reply};
 
-/// Expired keys a write may sweep to make room before it refuses with
-/// `-OOM` because the group holds `keys_max` keys. Bounded so one write
-/// never does unbounded work.
-const ROOM_SWEEP_KEYS_MAX: usize = 64;
-
 /// One committed log entry, as the runtime hands it to [`Group::apply`].
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
@@ -130,6 +125,8 @@ impl Group {
             Cmd::Dbsize => Ok(Reply::Int(self.len() as i64)),
             Cmd::Keys => Ok(self.read_keys(args, now_ms)),
             Cmd::Scan => self.read_scan(args, now_ms),
+            // No seed comes with a plain read; the caller's clock will do.
+            // The runtime calls `random_key` with its own seed instead.
             Cmd::Randomkey => Ok(self
                 .random_key(now_ms, now_ms)
                 .map_or(Reply::Nil, Reply::Bulk)),
@@ -150,7 +147,9 @@ impl Group {
     }
 
     /// Keys held, for `DBSIZE` and `INFO`. Expired keys that no write or
-    /// sweep has removed yet still count, as in Redis.
+    /// sweep has removed yet still count, as in Redis; so replicas agree on
+    /// it only if they sweep at the same log positions (see
+    /// [`Group::sweep_expired`]).
     pub fn len(&self) -> usize {
         self.keys.len()
     }
@@ -228,12 +227,17 @@ impl Group {
         Ok(())
     }
 
-    /// Ensures `new_keys` more keys fit under `keys_max`, sweeping a bounded
-    /// number of expired keys first if that helps.
+    /// Ensures `new_keys` more keys fit under `keys_max`.
+    ///
+    /// At the limit it first removes every expired key. A partial sweep
+    /// would make the answer depend on how much earlier sweeps removed, and
+    /// replicas may have swept differently; after a full sweep the count is
+    /// the live keys at `now_ms`, the same everywhere. The cost is amortised:
+    /// each key is swept once in its life.
     pub(crate) fn make_room(&mut self, new_keys: usize, now_ms: u64) -> Result<(), Reply> {
         let max = self.limits.keys_max;
         if self.keys.len().saturating_add(new_keys) > max {
-            self.sweep_expired(now_ms, ROOM_SWEEP_KEYS_MAX.max(new_keys));
+            self.sweep_expired(now_ms, usize::MAX);
         }
         if self.keys.len().saturating_add(new_keys) > max {
             return Err(Reply::error(format!(

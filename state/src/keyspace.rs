@@ -107,6 +107,19 @@ impl Keyspace {
         }
     }
 
+    /// True when `key` is held, expired or not.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Every key with its value, in stable-hash order (canonical: equal
+    /// states list equal entries).
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &Value)> {
+        self.order
+            .iter()
+            .filter_map(|(_, key)| Some((&**key, self.map.get(key)?)))
+    }
+
     /// Removes `key`; its value if it was there (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         let (shared, value) = self.map.remove_entry(key)?;
@@ -148,6 +161,26 @@ impl Keyspace {
     pub fn ordered_from(&self, hash: u64) -> impl Iterator<Item = &(u64, Key)> {
         let empty: Key = Arc::from(&[][..]);
         self.order.range((hash, empty)..)
+    }
+
+    /// Panics unless the three structures describe the same keys: the
+    /// invariant every mutation here keeps. Tests call it after each step.
+    #[cfg(test)]
+    pub fn assert_consistent(&self) {
+        assert_eq!(self.map.len(), self.order.len());
+        for (hash, key) in &self.order {
+            assert_eq!(*hash, stable_hash(key));
+            assert!(self.map.contains_key(key));
+        }
+        let with_deadline = self
+            .map
+            .values()
+            .filter(|v| v.deadline_ms.is_some())
+            .count();
+        assert_eq!(with_deadline, self.deadlines.len());
+        for (deadline, key) in &self.deadlines {
+            assert_eq!(self.map[key].deadline_ms, Some(*deadline));
+        }
     }
 
     /// Removes every key.

@@ -10,7 +10,7 @@
 //! Where things are: [`Group`] (`group.rs`) dispatches; string commands are
 //! in `strings.rs`, TTLs and active expiry in `expiry.rs`, SCAN/KEYS/
 //! RANDOMKEY in `scan.rs`, locks in `locks.rs`, the map and its ordered
-//! indexes in `keyspace.rs`, every limit in `limits.rs`.
+//! indexes in `keyspace.rs`, every limit in `limits.rs`, the snapshot encoding in `snapshot.rs`.
 #![deny(missing_docs)]
 
 mod command;
@@ -24,6 +24,7 @@ mod locks;
 mod parse;
 mod reply;
 mod scan;
+mod snapshot;
 mod strings;
 
 pub use command::{lookup, Cmd, CommandSpec, Keys, Kind, COMMANDS, COMMAND_COUNT};
@@ -33,6 +34,7 @@ pub use limits::Limits;
 pub use locks::Effect;
 pub use reply::Reply;
 pub use scan::{scan_hash, RANDOMKEY_PROBE_MAX, SCAN_COUNT_MAX};
+pub use snapshot::SnapshotError;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::parse::{int_arg, is, parse_i64, NOT_INTEGER, SYNTAX};
+use crate::snapshot::{put_bytes, put_u64, Reader, SnapshotError};
 use crate::{Cmd, Entry, Group, Limits, Reply};
 
 /// Something the runtime must do besides answering the entry's client.
@@ -348,6 +349,77 @@ impl LockTable {
             });
             effects.push(lease_started(name, &granted.holder));
         }
+    }
+}
+
+/// Snapshot encoding (layout in `snapshot.rs`).
+impl LockTable {
+    /// Appends the token counter.
+    pub(crate) fn encode_counter(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.last_token);
+    }
+
+    /// Appends every lock, in name order.
+    pub(crate) fn encode_locks(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.locks.len() as u64);
+        for (name, lock) in &self.locks {
+            let holder = &lock.holder;
+            put_bytes(out, name);
+            put_bytes(out, &holder.owner);
+            for number in [
+                holder.token,
+                holder.lease_seq,
+                holder.ttl_ms,
+                holder.deadline_ms,
+            ] {
+                put_u64(out, number);
+            }
+            put_u64(out, lock.waiters.len() as u64);
+            for waiter in &lock.waiters {
+                put_u64(out, waiter.id);
+                put_bytes(out, &waiter.owner);
+                put_u64(out, waiter.ttl_ms);
+            }
+        }
+    }
+
+    /// Reads what `encode_locks` wrote. Refuses a holder token above the
+    /// counter: the next grant would repeat it and break fencing.
+    pub(crate) fn decode(
+        reader: &mut Reader<'_>,
+        last_token: u64,
+    ) -> Result<LockTable, SnapshotError> {
+        let mut table = LockTable {
+            locks: BTreeMap::new(),
+            last_token,
+        };
+        for _ in 0..reader.count(56)? {
+            let name = reader.bytes()?.to_vec();
+            let owner = reader.bytes()?.to_vec();
+            let [token, lease_seq, ttl_ms, deadline_ms] =
+                [reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?];
+            if token == 0 || token > last_token {
+                return Err(SnapshotError(format!("token {token} beyond the counter")));
+            }
+            let mut waiters = VecDeque::new();
+            for _ in 0..reader.count(24)? {
+                let id = reader.u64()?;
+                let owner = reader.bytes()?.to_vec();
+                let ttl_ms = reader.u64()?;
+                waiters.push_back(Waiter { id, owner, ttl_ms });
+            }
+            let holder = Holder {
+                owner,
+                token,
+                lease_seq,
+                ttl_ms,
+                deadline_ms,
+            };
+            if table.locks.insert(name, Lock { holder, waiters }).is_some() {
+                return Err(SnapshotError("duplicate lock".into()));
+            }
+        }
+        Ok(table)
     }
 }
 

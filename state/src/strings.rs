@@ -80,21 +80,28 @@ impl<'a> Options<'a> {
         Ok(options)
     }
 
-    /// Takes one option; how many extra arguments it consumed.
+    /// Takes one option; how many extra arguments it consumed. The
+    /// conditions exclude each other (`NX`, `XX`, `IFEQ`), as do the TTL
+    /// choices (`EX`..., `KEEPTTL`, `PERSIST`); repeating one is allowed.
     fn take(&mut self, arg: &[u8], next: Option<&'a [u8]>, for_set: bool) -> Result<usize, Reply> {
-        let condition_free =
-            |allowed: Condition| self.condition == Condition::Always || self.condition == allowed;
-        if for_set && is(arg, "nx") && condition_free(Condition::Missing) {
-            self.condition = Condition::Missing;
-        } else if for_set && is(arg, "xx") && condition_free(Condition::Present) {
-            self.condition = Condition::Present;
-        } else if for_set && is(arg, "ifeq") && next.is_some() && condition_free(self.condition) {
-            if matches!(self.condition, Condition::Missing | Condition::Present) {
-                return Err(SYNTAX);
+        if for_set {
+            let condition = match () {
+                () if is(arg, "nx") => Some((Condition::Missing, 0)),
+                () if is(arg, "xx") => Some((Condition::Present, 0)),
+                () if is(arg, "ifeq") => next.map(|value| (Condition::Equals(value), 1)),
+                () => None,
+            };
+            if let Some((condition, consumed)) = condition {
+                let same_kind =
+                    std::mem::discriminant(&self.condition) == std::mem::discriminant(&condition);
+                if self.condition != Condition::Always && !same_kind {
+                    return Err(SYNTAX);
+                }
+                self.condition = condition;
+                return Ok(consumed);
             }
-            self.condition = Condition::Equals(next.unwrap_or_default());
-            return Ok(1);
-        } else if for_set && is(arg, "get") {
+        }
+        if for_set && is(arg, "get") {
             self.get = true;
         } else if for_set && is(arg, "keepttl") && !self.persist && self.expiry.is_none() {
             self.keep_ttl = true;

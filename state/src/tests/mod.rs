@@ -4,6 +4,7 @@ mod expiry;
 mod locks;
 mod props;
 mod scan;
+mod snapshot;
 mod strings;
 
 use crate::{lookup, Effect, Entry, Group, Kind, Limits, Reply};

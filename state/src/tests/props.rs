@@ -79,6 +79,7 @@ proptest! {
             .filter_map(|s| match s { ScanStep::Delete(i) => Some(*i), _ => None })
             .collect();
         let (seen, ever_present) = interleaved_scan(&mut g, &steps);
+        g.keys.assert_consistent();
         let seen: BTreeSet<Vec<u8>> = seen.into_iter().collect();
         for i in initial.difference(&deleted) {
             prop_assert!(seen.contains(&key(*i)), "k{} was present throughout but not returned", i);
@@ -182,14 +183,30 @@ proptest! {
     fn same_log_same_replies_and_state(steps in proptest::collection::vec(step(), 0..300)) {
         let (mut a, mut b) = (group(), group());
         let mut now_ms = 1_000;
+        let mut last_token = 0;
         for (index, step) in steps.iter().enumerate() {
             now_ms += step.advance_ms;
             let left = apply_step(&mut a, now_ms, index, step);
+            if let Outcome::Reply(_, effects) = &left {
+                for effect in effects {
+                    // A first lease is a new grant: its token beats every
+                    // token handed out before, for any lock.
+                    if let Effect::LeaseStarted { token, lease_seq: 1, .. } = effect {
+                        prop_assert!(*token > last_token, "token {} after {}", token, last_token);
+                        last_token = *token;
+                    }
+                }
+            }
             let right = apply_step(&mut b, now_ms, index, step);
             prop_assert_eq!(left, right, "step {} {:?}", index, step);
+            a.keys.assert_consistent();
         }
         prop_assert_eq!(a.keys(b"*", now_ms), b.keys(b"*", now_ms));
         prop_assert!(a == b, "states differ");
+        let mut bytes = Vec::new();
+        a.encode_snapshot(&mut bytes);
+        let restored = Group::decode_snapshot(&bytes, *a.limits());
+        prop_assert!(restored.as_ref() == Ok(&a), "snapshot round trip differs");
         // The state machine is a function of the log: a replay from scratch
         // ends in the same state.
         let mut c = group();

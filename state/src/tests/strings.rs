@@ -448,3 +448,18 @@ fn wrong_arity_and_misrouted_commands_do_not_panic() {
         err("ERR wrong number of arguments for 'get' command")
     );
 }
+
+#[test]
+fn key_limit_does_not_depend_on_sweep_history() {
+    // Two replicas, one of which swept locally: the same write must get the
+    // same answer on both.
+    let mut swept = small();
+    run(&mut swept, 0, "SET a 1 PX 10");
+    run(&mut swept, 0, "SET b 1 PX 10");
+    let mut unswept = swept.clone();
+    assert_eq!(swept.sweep_expired(10, 1), 1);
+    for g in [&mut swept, &mut unswept] {
+        assert_eq!(run(g, 20, "MSET c 1 d 2"), Reply::Ok);
+    }
+    assert_eq!(swept, unswept);
+}
