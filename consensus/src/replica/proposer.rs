@@ -375,6 +375,13 @@ impl Replica {
         if reject.ballot != own || reject.promised <= own {
             return self.ignore("stale reject");
         }
+        if matches!(self.role, Role::Leader(_)) {
+            // Someone promised a higher ballot, typically a node returning
+            // from a partition where it campaigned alone. Our followers still
+            // grant us the lease, so campaigning above that ballot at once
+            // keeps leadership here instead of handing the group an election.
+            return self.campaign();
+        }
         self.become_follower();
     }
 }
