@@ -7,6 +7,7 @@
 mod conn;
 mod limits;
 mod listener;
+pub mod client;
 pub mod resp;
 mod shutdown;
 
