@@ -262,6 +262,8 @@ impl<'a> Worker<'a> {
                 }
             }
         }
+        // The last, possibly partial, second.
+        self.send_tick();
         self.result
     }
 
@@ -557,7 +559,8 @@ impl<'a> Worker<'a> {
         self.down += 1;
         self.count_error(kind, 1, now);
         self.count_error("lost_in_flight", lost, now);
-        if self.schedule.is_none() {
+        // The client's batch was on this connection: carry on elsewhere.
+        if self.schedule.is_none() && lost > 0 {
             self.start_batch(client, now);
         }
     }

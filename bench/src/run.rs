@@ -101,8 +101,7 @@ fn gather_ticks<T>(
     progress: &mut dyn FnMut(&Progress),
 ) {
     let mut seconds: BTreeMap<u64, (usize, u64, u64, Histogram<u64>)> = BTreeMap::new();
-    while !handles.iter().all(|h| h.is_finished()) {
-        let Ok(tick) = rx.recv_timeout(TICK_POLL) else { continue };
+    let mut on_tick = |tick: Tick| {
         let entry = seconds.entry(tick.index).or_insert_with(|| (0, 0, 0, histogram()));
         entry.0 += 1;
         entry.1 += tick.ops;
@@ -120,6 +119,14 @@ fn gather_ticks<T>(
                 p99_us: hist.value_at_quantile(0.99) as f64 / 1e3,
             });
         }
+    };
+    while !handles.iter().all(|h| h.is_finished()) {
+        if let Ok(tick) = rx.recv_timeout(TICK_POLL) {
+            on_tick(tick);
+        }
+    }
+    while let Ok(tick) = rx.try_recv() {
+        on_tick(tick);
     }
 }
 
