@@ -30,7 +30,13 @@ impl Cluster {
                 Replica::new(config, 0).expect("valid config")
             })
             .collect();
-        let mut cluster = Cluster { replicas, queue: VecDeque::new(), leader: 0, committed: 0, now: 0 };
+        let mut cluster = Cluster {
+            replicas,
+            queue: VecDeque::new(),
+            leader: 0,
+            committed: 0,
+            now: 0,
+        };
         for _ in 0..2_000 {
             cluster.tick();
         }
@@ -55,7 +61,11 @@ impl Cluster {
                 self.queue.extend(ready.messages);
                 self.queue.extend(ready.persisted_messages);
                 if i == self.leader {
-                    self.committed += ready.committed.iter().map(|c| c.entry.command_count() as u64).sum::<u64>();
+                    self.committed += ready
+                        .committed
+                        .iter()
+                        .map(|c| c.entry.command_count() as u64)
+                        .sum::<u64>();
                 }
                 replica.advance();
                 if let Some(slot) = ready.snapshot_wanted {
@@ -106,7 +116,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(COMMANDS_PER_ITER));
     group.sample_size(20);
     let mut cluster = Cluster::new();
-    group.bench_function("commit_batched_16B_commands", |b| b.iter(|| cluster.commit(COMMANDS_PER_ITER)));
+    group.bench_function("commit_batched_16B_commands", |b| {
+        b.iter(|| cluster.commit(COMMANDS_PER_ITER))
+    });
     group.finish();
 }
 

@@ -141,7 +141,10 @@ impl Config {
             return Err(format!("group of {n} nodes; must be 1..={NODES_MAX}"));
         }
         if !self.nodes.contains(&self.id) {
-            return Err(format!("node {} is not in its group {:?}", self.id, self.nodes));
+            return Err(format!(
+                "node {} is not in its group {:?}",
+                self.id, self.nodes
+            ));
         }
         let mut sorted = self.nodes.clone();
         sorted.sort_unstable();
@@ -158,8 +161,13 @@ impl Config {
         if self.heartbeat_interval_ms == 0 || self.heartbeat_interval_ms >= self.leader_lease_ms() {
             return Err("heartbeat_interval_ms must be in 1..leader_lease_ms()".into());
         }
-        if self.batch_commands_max == 0 || self.window_slots_max == 0 || self.message_entries_max == 0 {
-            return Err("batch_commands_max, window_slots_max and message_entries_max must be > 0".into());
+        if self.batch_commands_max == 0
+            || self.window_slots_max == 0
+            || self.message_entries_max == 0
+        {
+            return Err(
+                "batch_commands_max, window_slots_max and message_entries_max must be > 0".into(),
+            );
         }
         if self.accept_ahead_slots_max < self.window_slots_max {
             return Err("accept_ahead_slots_max must be at least window_slots_max".into());

@@ -23,8 +23,8 @@ mod types;
 
 pub use config::{Config, PlantedBug, NODES_MAX};
 pub use message::{
-    decode, encode, Accept, Accepted, Body, CatchUp, Chosen, DecodeError, Heartbeat, HeartbeatAck, InstallSnapshot,
-    Message, Prepare, Promise, Reject, MESSAGE_BYTES_MAX,
+    decode, encode, Accept, Accepted, Body, CatchUp, Chosen, DecodeError, Heartbeat, HeartbeatAck,
+    InstallSnapshot, Message, Prepare, Promise, Reject, MESSAGE_BYTES_MAX,
 };
 pub use prng::Prng;
 pub use ready::{Persist, Ready};

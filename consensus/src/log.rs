@@ -52,7 +52,11 @@ impl Log {
 
     /// Stores a value, growing the log with gaps as needed.
     pub fn set(&mut self, slot: Slot, value: LogSlot) {
-        assert!(slot >= self.start, "slot {slot} below log start {}", self.start);
+        assert!(
+            slot >= self.start,
+            "slot {slot} below log start {}",
+            self.start
+        );
         let index = (slot - self.start) as usize;
         while self.slots.len() <= index {
             self.slots.push_back(None);

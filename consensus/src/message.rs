@@ -227,7 +227,10 @@ mod tests {
             }
         }
         // Random bytes essentially never form a valid archive.
-        assert!(rejected >= 500, "only {rejected} of 512 garbage inputs rejected");
+        assert!(
+            rejected >= 500,
+            "only {rejected} of 512 garbage inputs rejected"
+        );
         // Flipping bytes of a valid message must never panic either.
         let good = encode(&sample()).to_vec();
         for i in 0..good.len() {

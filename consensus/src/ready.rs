@@ -14,7 +14,7 @@
 //! 5. Call `Replica::advance()` once all that is done.
 
 use crate::message::Message;
-use crate::types::{Ballot, Committed, SlotEntry, Snapshot, Slot};
+use crate::types::{Ballot, Committed, Slot, SlotEntry, Snapshot};
 
 /// Acceptor state that must survive a crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

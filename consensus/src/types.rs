@@ -14,7 +14,18 @@ pub type Slot = u64;
 /// Ballots order by round first, then node id, so two proposers never share
 /// a ballot and every proposer can always pick one higher than any it saw.
 #[derive(
-    Archive, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
+    Archive,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
 )]
 pub struct Ballot {
     /// Round number; a new candidacy takes one higher than any it has seen.

@@ -36,7 +36,10 @@ impl Cluster {
     fn with_configs(configs: Vec<Config>) -> Cluster {
         let n = configs.len();
         Cluster {
-            replicas: configs.iter().map(|c| Some(Replica::new(c.clone(), 0).unwrap())).collect(),
+            replicas: configs
+                .iter()
+                .map(|c| Some(Replica::new(c.clone(), 0).unwrap()))
+                .collect(),
             disks: vec![Durable::default(); n],
             applied: vec![Vec::new(); n],
             applied_slot: vec![0; n],
@@ -55,7 +58,9 @@ impl Cluster {
     /// Does the Ready I/O for node `i` in the contract's order.
     fn process(&mut self, i: usize) {
         loop {
-            let Some(replica) = self.replicas[i].as_mut() else { return };
+            let Some(replica) = self.replicas[i].as_mut() else {
+                return;
+            };
             if !replica.has_ready() {
                 return;
             }
@@ -121,14 +126,23 @@ impl Cluster {
             self.now += 1;
             self.tick_all();
             self.deliver_all();
-            let holders = self.replicas.iter().flatten().filter(|r| r.lease_held()).count();
+            let holders = self
+                .replicas
+                .iter()
+                .flatten()
+                .filter(|r| r.lease_held())
+                .count();
             assert!(holders <= 1, "two lease holders at {}", self.now);
         }
     }
 
     fn leaders(&self) -> Vec<usize> {
         (0..self.replicas.len())
-            .filter(|&i| self.replicas[i].as_ref().is_some_and(|r| r.status().role == RoleKind::Leader))
+            .filter(|&i| {
+                self.replicas[i]
+                    .as_ref()
+                    .is_some_and(|r| r.status().role == RoleKind::Leader)
+            })
             .collect()
     }
 
@@ -158,24 +172,39 @@ impl Cluster {
 
     fn restart(&mut self, i: usize) {
         let disk = self.disks[i].clone();
-        self.applied[i] = disk.snapshot.as_ref().map_or_else(Vec::new, |s| decode_state(&s.data));
+        self.applied[i] = disk
+            .snapshot
+            .as_ref()
+            .map_or_else(Vec::new, |s| decode_state(&s.data));
         self.applied_slot[i] = disk.snapshot.as_ref().map_or(0, |s| s.slot);
         self.replicas[i] = Some(Replica::recover(self.configs[i].clone(), disk, self.now).unwrap());
         self.process(i);
     }
 
     fn propose(&mut self, i: usize, command: &[u8]) {
-        self.replicas[i].as_mut().unwrap().propose(command.to_vec()).expect("leader accepts");
+        self.replicas[i]
+            .as_mut()
+            .unwrap()
+            .propose(command.to_vec())
+            .expect("leader accepts");
         self.process(i);
     }
 
     /// Every live replica applied the same commands up to the shortest.
     fn assert_logs_agree(&self) {
-        let live: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.replicas[i].is_some()).collect();
+        let live: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| self.replicas[i].is_some())
+            .collect();
         for pair in live.windows(2) {
             let (a, b) = (&self.applied[pair[0]], &self.applied[pair[1]]);
             let n = a.len().min(b.len());
-            assert_eq!(a[..n], b[..n], "nodes {} and {} applied different commands", pair[0], pair[1]);
+            assert_eq!(
+                a[..n],
+                b[..n],
+                "nodes {} and {} applied different commands",
+                pair[0],
+                pair[1]
+            );
         }
     }
 }
@@ -213,15 +242,26 @@ fn leader_election() {
     assert_eq!(ballot.node as usize, leader);
     for i in 0..3 {
         let status = cluster.replica(i).status();
-        assert_eq!(status.leader_hint, Some(leader as NodeId), "node {i} follows the leader");
+        assert_eq!(
+            status.leader_hint,
+            Some(leader as NodeId),
+            "node {i} follows the leader"
+        );
         assert_eq!(status.promised, ballot);
     }
     assert!(cluster.replica(leader).lease_held());
-    assert!(cluster.replica(leader).read_index().is_some(), "leader serves lease reads");
+    assert!(
+        cluster.replica(leader).read_index().is_some(),
+        "leader serves lease reads"
+    );
     // A stable leader stays leader: heartbeats keep followers from campaigning.
     cluster.run_for(5_000);
     assert_eq!(cluster.leader(), leader);
-    assert_eq!(cluster.replica(leader).status().promised, ballot, "no needless elections");
+    assert_eq!(
+        cluster.replica(leader).status().promised,
+        ballot,
+        "no needless elections"
+    );
 }
 
 #[test]
@@ -229,10 +269,20 @@ fn acceptor_persists_promise_before_answering() {
     let mut replica = Replica::new(config(1, 3), 0).unwrap();
     replica.tick(450); // past the restart guard, before its own election timeout
     let ballot = pinwheel_consensus::Ballot { round: 5, node: 0 };
-    replica.step(Message { from: 0, to: 1, body: Body::Prepare(pinwheel_consensus::Prepare { ballot, from_slot: 1 }) });
+    replica.step(Message {
+        from: 0,
+        to: 1,
+        body: Body::Prepare(pinwheel_consensus::Prepare {
+            ballot,
+            from_slot: 1,
+        }),
+    });
     let ready = replica.ready();
     assert_eq!(ready.persist.promised, Some(ballot));
-    assert!(ready.messages.is_empty(), "a promise must not leave before it is durable");
+    assert!(
+        ready.messages.is_empty(),
+        "a promise must not leave before it is durable"
+    );
     assert!(matches!(ready.persisted_messages[0].body, Body::Promise(_)));
     replica.advance();
 }
@@ -255,7 +305,10 @@ fn leader_crash_mid_accept() {
     // Accepted by a majority (old leader and `a`), so it was chosen: the new
     // leader's phase 1 must find it and commit it.
     for i in [a, b] {
-        assert!(cluster.applied[i].iter().any(|c| c == b"chosen-then-crash"), "node {i} lost a chosen command");
+        assert!(
+            cluster.applied[i].iter().any(|c| c == b"chosen-then-crash"),
+            "node {i} lost a chosen command"
+        );
     }
     cluster.restart(old);
     cluster.run_for(2_000);
@@ -283,12 +336,19 @@ fn duelling_proposers() {
     assert_ne!(second, first);
     let ballot = cluster.replica(second).status().promised;
     for i in (0..3).filter(|&i| i != first) {
-        assert_eq!(cluster.replica(i).status().promised, ballot, "the duel ended in one ballot");
+        assert_eq!(
+            cluster.replica(i).status().promised,
+            ballot,
+            "the duel ended in one ballot"
+        );
     }
     cluster.propose(second, b"after");
     cluster.run_for(100);
     for i in (0..3).filter(|&i| i != first) {
-        assert_eq!(cluster.applied[i], vec![b"before".to_vec(), b"after".to_vec()]);
+        assert_eq!(
+            cluster.applied[i],
+            vec![b"before".to_vec(), b"after".to_vec()]
+        );
     }
 }
 
@@ -300,15 +360,25 @@ fn old_leader_returning() {
     // The isolated leader still proposes; nobody hears it.
     cluster.propose(old, b"stale");
     cluster.run_for(3_000);
-    let new = cluster.leaders().into_iter().find(|&i| i != old).expect("majority elected a leader");
+    let new = cluster
+        .leaders()
+        .into_iter()
+        .find(|&i| i != old)
+        .expect("majority elected a leader");
     cluster.propose(new, b"fresh");
     cluster.run_for(100);
     cluster.heal();
     cluster.run_for(2_000);
     assert_eq!(cluster.leader(), new, "the old leader rejoined as follower");
     for i in 0..3 {
-        assert!(!cluster.applied[i].iter().any(|c| c == b"stale"), "a command no majority accepted committed");
-        assert!(cluster.applied[i].iter().any(|c| c == b"fresh"), "node {i} missed a committed command");
+        assert!(
+            !cluster.applied[i].iter().any(|c| c == b"stale"),
+            "a command no majority accepted committed"
+        );
+        assert!(
+            cluster.applied[i].iter().any(|c| c == b"fresh"),
+            "node {i} missed a committed command"
+        );
     }
     cluster.assert_logs_agree();
 }
@@ -329,7 +399,10 @@ fn lagging_follower_catch_up() {
     cluster.run_for(1_000);
     assert_eq!(cluster.applied[lagging], cluster.applied[leader]);
     assert_eq!(cluster.applied[leader].len(), 50);
-    assert_eq!(cluster.installs[lagging], 0, "catch-up by entries, no snapshot needed");
+    assert_eq!(
+        cluster.installs[lagging], 0,
+        "catch-up by entries, no snapshot needed"
+    );
 }
 
 #[test]
@@ -351,10 +424,16 @@ fn snapshot_install() {
         cluster.run_for(2);
     }
     cluster.run_for(100);
-    assert!(cluster.replica(leader).status().log_start > 1, "leader compacted its log");
+    assert!(
+        cluster.replica(leader).status().log_start > 1,
+        "leader compacted its log"
+    );
     cluster.heal();
     cluster.run_for(1_000);
-    assert!(cluster.installs[lagging] >= 1, "lagging follower got a snapshot");
+    assert!(
+        cluster.installs[lagging] >= 1,
+        "lagging follower got a snapshot"
+    );
     assert_eq!(cluster.applied[lagging], cluster.applied[leader]);
     // A restart from the snapshot on disk ends in the same state.
     cluster.crash(lagging);
@@ -378,14 +457,25 @@ fn lease_expiry_across_partition() {
             old_lease_ended = Some(cluster.now);
             assert!(cluster.replica(old).read_index().is_none());
         }
-        let others = (0..3).filter(|&i| i != old).any(|i| cluster.replica(i).lease_held());
+        let others = (0..3)
+            .filter(|&i| i != old)
+            .any(|i| cluster.replica(i).lease_held());
         if new_lease_began.is_none() && others {
             new_lease_began = Some(cluster.now);
         }
     }
-    let (ended, began) = (old_lease_ended.unwrap(), new_lease_began.expect("majority side got a lease"));
-    assert!(ended <= 2_000 + lease_ms + 1, "old lease outlived its bound");
-    assert!(began > ended, "new lease began at {began}, old ended at {ended}");
+    let (ended, began) = (
+        old_lease_ended.unwrap(),
+        new_lease_began.expect("majority side got a lease"),
+    );
+    assert!(
+        ended <= 2_000 + lease_ms + 1,
+        "old lease outlived its bound"
+    );
+    assert!(
+        began > ended,
+        "new lease began at {began}, old ended at {ended}"
+    );
 }
 
 #[test]
@@ -400,7 +490,9 @@ fn restarted_acceptor_keeps_its_promise_and_accepted_values() {
     cluster.restart(follower);
     assert_eq!(cluster.replica(follower).status().promised, before);
     let disk: &Vec<SlotEntry> = &cluster.disks[follower].entries;
-    assert!(disk.iter().any(|e| e.entry == Entry::Batch(vec![b"durable".to_vec()])));
+    assert!(disk
+        .iter()
+        .any(|e| e.entry == Entry::Batch(vec![b"durable".to_vec()])));
     cluster.run_for(1_000);
     assert_eq!(cluster.applied[follower], cluster.applied[leader]);
 }

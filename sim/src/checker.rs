@@ -46,7 +46,11 @@ pub struct Checker {
 impl Checker {
     /// A checker for a group of `replicas` nodes.
     pub fn new(replicas: usize) -> Checker {
-        Checker { quorum: replicas / 2 + 1, promised_max: vec![Ballot::ZERO; replicas], ..Checker::default() }
+        Checker {
+            quorum: replicas / 2 + 1,
+            promised_max: vec![Ballot::ZERO; replicas],
+            ..Checker::default()
+        }
     }
 
     /// Records a violation (only the first is kept).
@@ -61,7 +65,9 @@ impl Checker {
     pub fn on_promise(&mut self, node: NodeId, ballot: Ballot) {
         let held = self.promised_max[node as usize];
         if ballot < held {
-            self.fail(format!("acceptor {node} promised {ballot:?} after promising or accepting {held:?}"));
+            self.fail(format!(
+                "acceptor {node} promised {ballot:?} after promising or accepting {held:?}"
+            ));
         }
         self.promised_max[node as usize] = held.max(ballot);
     }
@@ -73,13 +79,17 @@ impl Checker {
         }
         let held = self.promised_max[node as usize];
         if ballot < held {
-            self.fail(format!("acceptor {node} accepted slot {slot} at {ballot:?} below its promise {held:?}"));
+            self.fail(format!(
+                "acceptor {node} accepted slot {slot} at {ballot:?} below its promise {held:?}"
+            ));
         }
         self.promised_max[node as usize] = held.max(ballot);
         let hash = entry_hash(entry);
         let proposal = *self.proposals.entry((slot, ballot)).or_insert(hash);
         if proposal != hash {
-            self.fail(format!("two values proposed for slot {slot} in ballot {ballot:?}"));
+            self.fail(format!(
+                "two values proposed for slot {slot} in ballot {ballot:?}"
+            ));
         }
         let votes = self.votes.entry((slot, ballot)).or_insert(0);
         *votes |= 1 << node;
@@ -92,7 +102,9 @@ impl Checker {
         let hash = entry_hash(entry);
         if let Some(&chosen) = self.chosen.get(&slot) {
             if chosen != hash {
-                self.fail(format!("acceptor {node} learned a value for slot {slot} that was not chosen"));
+                self.fail(format!(
+                    "acceptor {node} learned a value for slot {slot} that was not chosen"
+                ));
             }
         }
     }
@@ -100,7 +112,9 @@ impl Checker {
     fn on_chosen(&mut self, slot: Slot, hash: u64, how: &str) {
         match self.chosen.get(&slot) {
             Some(&earlier) if earlier != hash => {
-                self.fail(format!("two different batches chosen for slot {slot} ({how})"));
+                self.fail(format!(
+                    "two different batches chosen for slot {slot} ({how})"
+                ));
             }
             _ => {
                 self.chosen.insert(slot, hash);
@@ -113,11 +127,15 @@ impl Checker {
         let hash = entry_hash(entry);
         let first = *self.committed.entry(slot).or_insert(hash);
         if first != hash {
-            self.fail(format!("replica {node} committed a different entry at slot {slot}"));
+            self.fail(format!(
+                "replica {node} committed a different entry at slot {slot}"
+            ));
         }
         if let Some(&chosen) = self.chosen.get(&slot) {
             if chosen != hash {
-                self.fail(format!("replica {node} committed an unchosen value at slot {slot}"));
+                self.fail(format!(
+                    "replica {node} committed an unchosen value at slot {slot}"
+                ));
             }
         }
         self.on_state(node, slot, state_hash);
@@ -127,7 +145,9 @@ impl Checker {
     pub fn on_state(&mut self, node: NodeId, slot: Slot, state_hash: u64) {
         let first = *self.states.entry(slot).or_insert(state_hash);
         if first != state_hash {
-            self.fail(format!("replica {node} has a different state after slot {slot}"));
+            self.fail(format!(
+                "replica {node} has a different state after slot {slot}"
+            ));
         }
     }
 
@@ -138,7 +158,9 @@ impl Checker {
             (pos, result)
         });
         if recorded != (pos, result) {
-            self.fail(format!("command {key:?} first applied differently on two replicas"));
+            self.fail(format!(
+                "command {key:?} first applied differently on two replicas"
+            ));
         }
     }
 
@@ -155,7 +177,9 @@ impl Checker {
             return self.fail(format!("command {key:?} acknowledged but never applied"));
         };
         if result != expected {
-            self.fail(format!("command {key:?} returned {result}, log order gives {expected}"));
+            self.fail(format!(
+                "command {key:?} returned {result}, log order gives {expected}"
+            ));
         }
         if pos <= frontier_at_invoke {
             self.fail(format!(

@@ -99,7 +99,11 @@ impl Kv {
             if command.seq <= seq {
                 // Duplicate (a retry) or stale: replay, change nothing.
                 let result = if command.seq == seq { result } else { 0 };
-                return Applied { command, result, first: false };
+                return Applied {
+                    command,
+                    result,
+                    first: false,
+                };
             }
         }
         let result = match command.op {
@@ -107,7 +111,11 @@ impl Kv {
             Op::Get { key } => self.values.get(&key).copied().unwrap_or(0),
         };
         self.sessions.insert(command.client, (command.seq, result));
-        Applied { command, result, first: true }
+        Applied {
+            command,
+            result,
+            first: true,
+        }
     }
 
     /// Value of `key` (0 if never written).
@@ -188,14 +196,22 @@ mod tests {
 
     #[test]
     fn commands_and_snapshots_round_trip_and_duplicates_replay() {
-        let put = Command { client: 3, seq: 1, op: Op::Put { key: 2, value: 9 } };
+        let put = Command {
+            client: 3,
+            seq: 1,
+            op: Op::Put { key: 2, value: 9 },
+        };
         assert_eq!(Command::decode(&put.encode()), Some(put));
         assert_eq!(Command::decode(b"short"), None);
         let mut kv = Kv::default();
         assert_eq!(kv.apply(put).result, 0);
         let again = kv.apply(put);
         assert!(!again.first);
-        let get = Command { client: 3, seq: 2, op: Op::Get { key: 2 } };
+        let get = Command {
+            client: 3,
+            seq: 2,
+            op: Op::Get { key: 2 },
+        };
         assert_eq!(kv.apply(get).result, 9);
         assert_eq!(Kv::decode(&kv.encode()), Some(kv.clone()));
         assert_ne!(kv.hash(), Kv::default().hash());

@@ -108,7 +108,12 @@ pub fn replay_command(seed: u64, replicas: usize, bug: Option<Bug>) -> String {
 pub fn sweep(args: &SimArgs, start: u64, count: u64, stop_at_first: bool) -> Summary {
     let mut summary = Summary::default();
     for seed in start..start.saturating_add(count) {
-        let options = Options { seed, replicas: args.replicas, bug: args.inject_bug.map(Bug::planted), trace: args.trace };
+        let options = Options {
+            seed,
+            replicas: args.replicas,
+            bug: args.inject_bug.map(Bug::planted),
+            trace: args.trace,
+        };
         let outcome = run_seed(&options);
         summary.seeds += 1;
         summary.commits += outcome.commits;
@@ -116,7 +121,10 @@ pub fn sweep(args: &SimArgs, start: u64, count: u64, stop_at_first: bool) -> Sum
             summary.violations += 1;
             summary.first_failure.get_or_insert(seed);
             println!("sim: seed {seed} FAILED: {violation}");
-            println!("sim:   replay: {}", replay_command(seed, args.replicas, args.inject_bug));
+            println!(
+                "sim:   replay: {}",
+                replay_command(seed, args.replicas, args.inject_bug)
+            );
             if stop_at_first {
                 break;
             }
@@ -133,7 +141,10 @@ pub fn run(args: &SimArgs) -> ExitCode {
         None => (args.start_seed, args.seeds),
     };
     let summary = sweep(args, start, count, false);
-    println!("sim: {} seeds, {} violations, {} commits", summary.seeds, summary.violations, summary.commits);
+    println!(
+        "sim: {} seeds, {} violations, {} commits",
+        summary.seeds, summary.violations, summary.commits
+    );
     if summary.violations > 0 {
         ExitCode::FAILURE
     } else {

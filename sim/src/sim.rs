@@ -5,8 +5,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
 use pinwheel_consensus::{
-    decode, encode, Body, Config, Entry, Message, NodeId, PlantedBug, Prng, ProposeError, Ready, Replica, RoleKind,
-    Slot,
+    decode, encode, Body, Config, Entry, Message, NodeId, PlantedBug, Prng, ProposeError, Ready,
+    Replica, RoleKind, Slot,
 };
 
 use crate::checker::{Checker, Pos};
@@ -92,7 +92,11 @@ impl Clock {
             4..=7 => rho,
             _ => prng.up_to(2 * rho as u64) as i64 - rho,
         };
-        Clock { base_t: t, base_local: prng.up_to(1_000_000), rate_ppm }
+        Clock {
+            base_t: t,
+            base_local: prng.up_to(1_000_000),
+            rate_ppm,
+        }
     }
 
     fn local(&self, t: u64) -> u64 {
@@ -121,9 +125,22 @@ struct Node {
 
 #[derive(Clone, Copy, Debug)]
 enum Work {
-    Idle { next_at: u64 },
-    Write { command: Command, invoked_at: u64, frontier: Pos, retry_at: u64 },
-    Read { key: u8, seq: u64, invoked_at: u64, frontier: Pos, retry_at: u64 },
+    Idle {
+        next_at: u64,
+    },
+    Write {
+        command: Command,
+        invoked_at: u64,
+        frontier: Pos,
+        retry_at: u64,
+    },
+    Read {
+        key: u8,
+        seq: u64,
+        invoked_at: u64,
+        frontier: Pos,
+        retry_at: u64,
+    },
 }
 
 struct Client {
@@ -156,6 +173,10 @@ impl Profile {
     }
 }
 
+/// A message on the wire: (delivery time, send order, destination, encoded
+/// bytes), ordered so the earliest delivery pops first and ties keep order.
+type InFlight = Reverse<(u64, u64, usize, Vec<u8>)>;
+
 /// The whole simulated world.
 pub struct Sim {
     options: Options,
@@ -164,7 +185,7 @@ pub struct Sim {
     t: u64,
     nodes: Vec<Node>,
     clients: Vec<Client>,
-    in_flight: BinaryHeap<Reverse<(u64, u64, usize, Vec<u8>)>>,
+    in_flight: BinaryHeap<InFlight>,
     sent: u64,
     blocked: Vec<Vec<bool>>,
     clog_until: Vec<Vec<u64>>,
@@ -177,12 +198,18 @@ pub struct Sim {
 pub fn run_seed(options: &Options) -> Outcome {
     let mut sim = Sim::new(options.clone());
     sim.run();
-    Outcome { violation: sim.checker.violation.take(), commits: sim.checker.commits }
+    Outcome {
+        violation: sim.checker.violation.take(),
+        commits: sim.checker.commits,
+    }
 }
 
 impl Sim {
     fn new(options: Options) -> Sim {
-        assert!(options.replicas == 3 || options.replicas == 5, "replicas must be 3 or 5");
+        assert!(
+            options.replicas == 3 || options.replicas == 5,
+            "replicas must be 3 or 5"
+        );
         let mut prng = Prng::new(options.seed);
         let profile = Profile::random(&mut prng);
         let n = options.replicas;
@@ -204,7 +231,12 @@ impl Sim {
             });
         }
         let clients = (0..CLIENTS)
-            .map(|id| Client { id, seq: 0, target: id as usize % n, work: Work::Idle { next_at: 0 } })
+            .map(|id| Client {
+                id,
+                seq: 0,
+                target: id as usize % n,
+                work: Work::Idle { next_at: 0 },
+            })
             .collect();
         let trace = options.trace;
         let sim = Sim {
@@ -276,7 +308,11 @@ impl Sim {
             0 | 1 => self.isolate(leader, true, true),
             2 => self.isolate(victim, true, true),
             3 => {
-                let (inbound, outbound) = if self.prng.chance(1, 2) { (true, false) } else { (false, true) };
+                let (inbound, outbound) = if self.prng.chance(1, 2) {
+                    (true, false)
+                } else {
+                    (false, true)
+                };
                 self.isolate(victim, inbound, outbound);
             }
             4 => self.random_links(),
@@ -289,7 +325,9 @@ impl Sim {
 
     fn leader(&self) -> Option<usize> {
         self.nodes.iter().position(|node| {
-            node.replica.as_ref().is_some_and(|r| r.status().role == RoleKind::Leader)
+            node.replica
+                .as_ref()
+                .is_some_and(|r| r.status().role == RoleKind::Leader)
         })
     }
 
@@ -379,7 +417,12 @@ impl Sim {
     fn restart(&mut self, i: usize) {
         let durable = self.nodes[i].storage.recover();
         let clock = Clock::random(&mut self.prng, self.t);
-        let config = sim_config(i as NodeId, self.nodes.len(), self.prng.next_u64(), self.options.bug);
+        let config = sim_config(
+            i as NodeId,
+            self.nodes.len(),
+            self.prng.next_u64(),
+            self.options.bug,
+        );
         let node = &mut self.nodes[i];
         node.kv = match &durable.snapshot {
             Some(s) => Kv::decode(&s.data).expect("snapshot written by Kv::encode"),
@@ -388,7 +431,8 @@ impl Sim {
         node.applied = durable.snapshot.as_ref().map_or(0, |s| s.slot);
         node.clock = clock;
         let snapshot_slot = node.applied;
-        let replica = Replica::recover(config, durable, clock.local(self.t)).expect("sim config is valid");
+        let replica =
+            Replica::recover(config, durable, clock.local(self.t)).expect("sim config is valid");
         node.replica = Some(replica);
         self.trace(|| format!("restart: {i} from snapshot at slot {snapshot_slot}"));
         self.process_ready(i);
@@ -405,14 +449,19 @@ impl Sim {
             return self.trace(|| format!("drop (loss) {}", describe(message)));
         }
         let bytes = encode(message).to_vec();
-        let copies = if self.prng.chance(self.profile.dup_per_mille, 1000) { 2 } else { 1 };
+        let copies = if self.prng.chance(self.profile.dup_per_mille, 1000) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let mut delay = 1 + self.prng.up_to(self.profile.delay_max_ms - 1);
             if self.clog_until[from][to] > self.t {
                 delay += self.clog_until[from][to] - self.t;
             }
             self.sent += 1;
-            self.in_flight.push(Reverse((self.t + delay, self.sent, to, bytes.clone())));
+            self.in_flight
+                .push(Reverse((self.t + delay, self.sent, to, bytes.clone())));
         }
     }
 
@@ -423,7 +472,9 @@ impl Sim {
             }
             let Reverse((_, _, to, bytes)) = self.in_flight.pop().expect("peeked");
             let message = decode(&bytes).expect("the simulator only sends valid encodings");
-            let Some(replica) = self.nodes[to].replica.as_mut() else { continue };
+            let Some(replica) = self.nodes[to].replica.as_mut() else {
+                continue;
+            };
             if self.options.trace {
                 println!("t={:>5} deliver {}", self.t, describe(&message));
             }
@@ -438,7 +489,9 @@ impl Sim {
     fn step_ticks(&mut self) {
         for i in 0..self.nodes.len() {
             let now = self.nodes[i].clock.local(self.t);
-            let Some(replica) = self.nodes[i].replica.as_mut() else { continue };
+            let Some(replica) = self.nodes[i].replica.as_mut() else {
+                continue;
+            };
             replica.tick(now);
             self.process_ready(i);
             self.trace_role(i);
@@ -446,11 +499,18 @@ impl Sim {
     }
 
     fn trace_role(&mut self, i: usize) {
-        let Some(replica) = self.nodes[i].replica.as_ref() else { return };
+        let Some(replica) = self.nodes[i].replica.as_ref() else {
+            return;
+        };
         let status = replica.status();
         if self.nodes[i].last_role != Some(status.role) {
             self.nodes[i].last_role = Some(status.role);
-            self.trace(|| format!("role: {i} is {:?} at {:?}, commit {}", status.role, status.promised, status.commit));
+            self.trace(|| {
+                format!(
+                    "role: {i} is {:?} at {:?}, commit {}",
+                    status.role, status.promised, status.commit
+                )
+            });
         }
     }
 
@@ -458,7 +518,9 @@ impl Sim {
 
     fn process_ready(&mut self, i: usize) {
         loop {
-            let Some(replica) = self.nodes[i].replica.as_mut() else { return };
+            let Some(replica) = self.nodes[i].replica.as_mut() else {
+                return;
+            };
             if !replica.has_ready() {
                 return;
             }
@@ -475,7 +537,14 @@ impl Sim {
     /// Does one Ready's I/O in the contract's order. Returns false if the
     /// node crashed part-way (before syncing).
     fn do_io(&mut self, i: usize, ready: Ready) -> bool {
-        let Ready { messages, persist, persisted_messages, install_snapshot, committed, snapshot_wanted } = ready;
+        let Ready {
+            messages,
+            persist,
+            persisted_messages,
+            install_snapshot,
+            committed,
+            snapshot_wanted,
+        } = ready;
         for message in &messages {
             self.observe_promise(message);
             self.send(message);
@@ -519,7 +588,8 @@ impl Sim {
             self.checker.on_promise(i as NodeId, ballot);
         }
         for e in &persist.entries {
-            self.checker.on_accepted(i as NodeId, e.slot, e.ballot, &e.entry);
+            self.checker
+                .on_accepted(i as NodeId, e.slot, e.ballot, &e.entry);
         }
         if let Some(snapshot) = &persist.snapshot {
             self.nodes[i].storage.write_snapshot(snapshot);
@@ -549,11 +619,14 @@ impl Sim {
         let mut acked = Vec::new();
         if let Entry::Batch(commands) = entry {
             for (index, bytes) in commands.iter().enumerate() {
-                let Some(command) = Command::decode(bytes) else { continue };
+                let Some(command) = Command::decode(bytes) else {
+                    continue;
+                };
                 let applied = node.kv.apply(command);
                 let key = (command.client, command.seq);
                 if applied.first {
-                    self.checker.on_first_apply(key, (slot, index as u32), applied.result);
+                    self.checker
+                        .on_first_apply(key, (slot, index as u32), applied.result);
                 }
                 if node.pending.remove(&key) {
                     acked.push((key, applied.result));
@@ -572,7 +645,9 @@ impl Sim {
     fn step_clients(&mut self) {
         for c in 0..self.clients.len() {
             match self.clients[c].work {
-                Work::Idle { next_at } if self.t >= next_at && self.t + QUIET_MS < FAULT_PHASE_MS + LIVENESS_MS => {
+                Work::Idle { next_at }
+                    if self.t >= next_at && self.t + QUIET_MS < FAULT_PHASE_MS + LIVENESS_MS =>
+                {
                     self.start_op(c)
                 }
                 Work::Write { retry_at, .. } if self.t >= retry_at => self.submit_write(c),
@@ -590,13 +665,35 @@ impl Sim {
         let (id, seq, t) = (client.id, client.seq, self.t);
         client.work = match self.prng.up_to(9) {
             0..=4 => Work::Write {
-                command: Command { client: id, seq, op: Op::Put { key, value: seq * 1000 + id as u64 } },
+                command: Command {
+                    client: id,
+                    seq,
+                    op: Op::Put {
+                        key,
+                        value: seq * 1000 + id as u64,
+                    },
+                },
                 invoked_at: t,
                 frontier,
                 retry_at: t,
             },
-            5 | 6 => Work::Write { command: Command { client: id, seq, op: Op::Get { key } }, invoked_at: t, frontier, retry_at: t },
-            _ => Work::Read { key, seq, invoked_at: t, frontier, retry_at: t },
+            5 | 6 => Work::Write {
+                command: Command {
+                    client: id,
+                    seq,
+                    op: Op::Get { key },
+                },
+                invoked_at: t,
+                frontier,
+                retry_at: t,
+            },
+            _ => Work::Read {
+                key,
+                seq,
+                invoked_at: t,
+                frontier,
+                retry_at: t,
+            },
         };
         match client.work {
             Work::Read { .. } => self.submit_read(c),
@@ -614,7 +711,15 @@ impl Sim {
     }
 
     fn submit_write(&mut self, c: usize) {
-        let Work::Write { command, invoked_at, frontier, .. } = self.clients[c].work else { return };
+        let Work::Write {
+            command,
+            invoked_at,
+            frontier,
+            ..
+        } = self.clients[c].work
+        else {
+            return;
+        };
         let target = self.clients[c].target;
         let t = self.t;
         let outcome = match self.nodes[target].replica.as_mut() {
@@ -623,7 +728,9 @@ impl Sim {
         };
         let retry_in = match outcome {
             Ok(()) => {
-                self.nodes[target].pending.insert((command.client, command.seq));
+                self.nodes[target]
+                    .pending
+                    .insert((command.client, command.seq));
                 self.process_ready(target);
                 CLIENT_RETRY_MS
             }
@@ -633,38 +740,84 @@ impl Sim {
             }
             Err(_) => CLIENT_REDIRECT_MS,
         };
-        self.clients[c].work = Work::Write { command, invoked_at, frontier, retry_at: t + retry_in };
+        self.clients[c].work = Work::Write {
+            command,
+            invoked_at,
+            frontier,
+            retry_at: t + retry_in,
+        };
     }
 
     fn complete_write(&mut self, key: (u32, u64), result: u64) {
         let c = key.0 as usize;
-        let Work::Write { command, invoked_at, frontier, .. } = self.clients[c].work else { return };
+        let Work::Write {
+            command,
+            invoked_at,
+            frontier,
+            ..
+        } = self.clients[c].work
+        else {
+            return;
+        };
         if command.seq != key.1 {
             return;
         }
-        self.trace(|| format!("client {c}: {:?} -> {result} ({} ms)", command.op, self.t - invoked_at));
+        self.trace(|| {
+            format!(
+                "client {c}: {:?} -> {result} ({} ms)",
+                command.op,
+                self.t - invoked_at
+            )
+        });
         self.checker.on_write_acked(key, result, frontier);
         let think = self.prng.up_to(20);
-        self.clients[c].work = Work::Idle { next_at: self.t + think };
+        self.clients[c].work = Work::Idle {
+            next_at: self.t + think,
+        };
     }
 
     fn submit_read(&mut self, c: usize) {
-        let Work::Read { key, seq, invoked_at, frontier, .. } = self.clients[c].work else { return };
+        let Work::Read {
+            key,
+            seq,
+            invoked_at,
+            frontier,
+            ..
+        } = self.clients[c].work
+        else {
+            return;
+        };
         let target = self.clients[c].target;
         let t = self.t;
-        let index = self.nodes[target].replica.as_ref().and_then(|r| r.read_index());
+        let index = self.nodes[target]
+            .replica
+            .as_ref()
+            .and_then(|r| r.read_index());
         let retry_in = match index {
             Some(index) => {
-                self.nodes[target].reads.push(PendingRead { client: c as u32, seq, index });
+                self.nodes[target].reads.push(PendingRead {
+                    client: c as u32,
+                    seq,
+                    index,
+                });
                 CLIENT_RETRY_MS
             }
             None => {
-                let hint = self.nodes[target].replica.as_ref().and_then(|r| r.status().leader_hint);
+                let hint = self.nodes[target]
+                    .replica
+                    .as_ref()
+                    .and_then(|r| r.status().leader_hint);
                 self.redirect(c, hint);
                 CLIENT_REDIRECT_MS
             }
         };
-        self.clients[c].work = Work::Read { key, seq, invoked_at, frontier, retry_at: t + retry_in };
+        self.clients[c].work = Work::Read {
+            key,
+            seq,
+            invoked_at,
+            frontier,
+            retry_at: t + retry_in,
+        };
     }
 
     /// Serves lease reads whose read index the state machine has reached.
@@ -673,7 +826,8 @@ impl Sim {
             let applied = self.nodes[i].applied;
             let ready: Vec<PendingRead> = {
                 let reads = &mut self.nodes[i].reads;
-                let (done, wait): (Vec<_>, Vec<_>) = reads.drain(..).partition(|r| r.index <= applied);
+                let (done, wait): (Vec<_>, Vec<_>) =
+                    reads.drain(..).partition(|r| r.index <= applied);
                 *reads = wait;
                 done
             };
@@ -685,26 +839,50 @@ impl Sim {
 
     fn complete_read(&mut self, i: usize, read: PendingRead) {
         let c = read.client as usize;
-        let Work::Read { key, seq, invoked_at, frontier, .. } = self.clients[c].work else { return };
+        let Work::Read {
+            key,
+            seq,
+            invoked_at,
+            frontier,
+            ..
+        } = self.clients[c].work
+        else {
+            return;
+        };
         if seq != read.seq {
             return;
         }
         let value = self.nodes[i].kv.get(key);
         let applied = self.nodes[i].applied;
-        self.trace(|| format!("client {c}: lease read k{key} on {i} -> {value} at slot {applied} ({} ms)", self.t - invoked_at));
+        self.trace(|| {
+            format!(
+                "client {c}: lease read k{key} on {i} -> {value} at slot {applied} ({} ms)",
+                self.t - invoked_at
+            )
+        });
         self.checker.on_read_acked(i as NodeId, applied, frontier);
         let think = self.prng.up_to(20);
-        self.clients[c].work = Work::Idle { next_at: self.t + think };
+        self.clients[c].work = Work::Idle {
+            next_at: self.t + think,
+        };
     }
 
     // ---- checks ----------------------------------------------------------------
 
     fn check_leases(&mut self) {
         let holders: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].replica.as_ref().is_some_and(|r| r.lease_held()))
+            .filter(|&i| {
+                self.nodes[i]
+                    .replica
+                    .as_ref()
+                    .is_some_and(|r| r.lease_held())
+            })
             .collect();
         if holders.len() > 1 {
-            self.checker.fail(format!("two lease holders at t={}: replicas {holders:?}", self.t));
+            self.checker.fail(format!(
+                "two lease holders at t={}: replicas {holders:?}",
+                self.t
+            ));
         }
     }
 
@@ -728,10 +906,21 @@ impl Sim {
 pub fn describe(message: &Message) -> String {
     let body = match &message.body {
         Body::Prepare(m) => format!("Prepare {:?} from slot {}", m.ballot, m.from_slot),
-        Body::Promise(m) => format!("Promise {:?} ({} accepted, log start {})", m.ballot, m.accepted.len(), m.log_start),
+        Body::Promise(m) => format!(
+            "Promise {:?} ({} accepted, log start {})",
+            m.ballot,
+            m.accepted.len(),
+            m.log_start
+        ),
         Body::Reject(m) => format!("Reject {:?} (promised {:?})", m.ballot, m.promised),
         Body::Accept(m) => {
-            format!("Accept {:?} slots {}+{} commit {}", m.ballot, m.first_slot, m.entries.len(), m.commit)
+            format!(
+                "Accept {:?} slots {}+{} commit {}",
+                m.ballot,
+                m.first_slot,
+                m.entries.len(),
+                m.commit
+            )
         }
         Body::Accepted(m) => format!("Accepted {:?} slots {}+{}", m.ballot, m.first_slot, m.count),
         Body::Heartbeat(m) => format!("Heartbeat {:?} seq {} commit {}", m.ballot, m.seq, m.commit),

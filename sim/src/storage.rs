@@ -39,11 +39,20 @@ impl Storage {
     /// the snapshot and the entries above it (an atomic rename in reality).
     /// Everything written so far must be synced first.
     pub fn write_snapshot(&mut self, snapshot: &Snapshot) {
-        assert_eq!(self.synced_len, self.bytes.len(), "compaction of an unsynced log");
+        assert_eq!(
+            self.synced_len,
+            self.bytes.len(),
+            "compaction of an unsynced log"
+        );
         let durable = self.recover();
         // Accepting at a ballot implied promising it; keep that when the
         // entries that carried it are compacted away.
-        let implied = durable.entries.iter().map(|e| e.ballot).filter(|b| !b.is_chosen()).max();
+        let implied = durable
+            .entries
+            .iter()
+            .map(|e| e.ballot)
+            .filter(|b| !b.is_chosen())
+            .max();
         let mut fresh = Storage::default();
         fresh.write_promise(durable.promised.max(implied.unwrap_or(Ballot::ZERO)));
         let mut body = vec![TAG_SNAPSHOT];
@@ -105,7 +114,8 @@ impl Storage {
     }
 
     fn append(&mut self, body: &[u8]) {
-        self.bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(body.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(&fnv(body).to_le_bytes());
         self.bytes.extend_from_slice(body);
     }
@@ -173,7 +183,10 @@ impl Cursor<'_> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
     fn ballot(&mut self) -> Option<Ballot> {
-        Some(Ballot { round: self.u64()?, node: self.u32()? })
+        Some(Ballot {
+            round: self.u64()?,
+            node: self.u32()?,
+        })
     }
 }
 
@@ -202,12 +215,19 @@ fn parse(body: &[u8]) -> Option<Record> {
                     Entry::Config(Membership { voters })
                 }
             };
-            Some(Record::Entry(SlotEntry { slot, ballot, entry }))
+            Some(Record::Entry(SlotEntry {
+                slot,
+                ballot,
+                entry,
+            }))
         }
         TAG_SNAPSHOT => {
             let slot = c.u64()?;
             let len = c.u32()? as usize;
-            Some(Record::Snapshot(Snapshot { slot, data: c.take(len)?.to_vec() }))
+            Some(Record::Snapshot(Snapshot {
+                slot,
+                data: c.take(len)?.to_vec(),
+            }))
         }
         _ => None,
     }
@@ -224,16 +244,28 @@ mod tests {
             let mut disk = Storage::default();
             let b = Ballot { round: 2, node: 1 };
             disk.write_promise(b);
-            disk.write_entry(&SlotEntry { slot: 1, ballot: b, entry: Entry::Batch(vec![vec![7; 30]]) });
+            disk.write_entry(&SlotEntry {
+                slot: 1,
+                ballot: b,
+                entry: Entry::Batch(vec![vec![7; 30]]),
+            });
             disk.sync();
-            disk.write_entry(&SlotEntry { slot: 2, ballot: b, entry: Entry::Noop });
+            disk.write_entry(&SlotEntry {
+                slot: 2,
+                ballot: b,
+                entry: Entry::Noop,
+            });
             disk.crash(&mut prng);
             let durable = disk.recover();
             assert_eq!(durable.promised, b);
             assert!(durable.entries.len() == 1 || durable.entries.len() == 2);
             assert_eq!(durable.entries[0].slot, 1);
             // Appends after recovery must be readable: the torn tail was cut.
-            disk.write_entry(&SlotEntry { slot: 3, ballot: b, entry: Entry::Noop });
+            disk.write_entry(&SlotEntry {
+                slot: 3,
+                ballot: b,
+                entry: Entry::Noop,
+            });
             disk.sync();
             assert_eq!(disk.recover().entries.last().unwrap().slot, 3);
         }
@@ -244,13 +276,23 @@ mod tests {
         let mut disk = Storage::default();
         let b = Ballot { round: 1, node: 0 };
         for slot in 1..=5 {
-            disk.write_entry(&SlotEntry { slot, ballot: b, entry: Entry::Noop });
+            disk.write_entry(&SlotEntry {
+                slot,
+                ballot: b,
+                entry: Entry::Noop,
+            });
         }
         disk.sync();
-        disk.write_snapshot(&Snapshot { slot: 3, data: vec![1, 2] });
+        disk.write_snapshot(&Snapshot {
+            slot: 3,
+            data: vec![1, 2],
+        });
         let durable = disk.recover();
         assert_eq!(durable.snapshot.unwrap().slot, 3);
-        assert_eq!(durable.entries.iter().map(|e| e.slot).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            durable.entries.iter().map(|e| e.slot).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
         assert_eq!(durable.promised, b);
     }
 }

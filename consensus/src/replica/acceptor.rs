@@ -44,7 +44,11 @@ impl Replica {
             .map(|(slot, value)| SlotEntry {
                 slot,
                 // What we know chosen, we report as chosen.
-                ballot: if slot <= self.commit { Ballot::CHOSEN } else { value.ballot },
+                ballot: if slot <= self.commit {
+                    Ballot::CHOSEN
+                } else {
+                    value.ballot
+                },
                 entry: value.entry.clone(),
             })
             .collect();
@@ -58,7 +62,9 @@ impl Replica {
 
     pub(super) fn on_accept(&mut self, from: NodeId, accept: Accept) {
         debug_assert_eq!(accept.ballot.node, from);
-        if accept.ballot < self.promised && self.config.planted_bug != Some(PlantedBug::AcceptLowerBallot) {
+        if accept.ballot < self.promised
+            && self.config.planted_bug != Some(PlantedBug::AcceptLowerBallot)
+        {
             return self.reject(from, accept.ballot);
         }
         if accept.ballot > self.promised {
@@ -77,13 +83,27 @@ impl Replica {
             // A slot we know chosen holds the same value any later ballot
             // proposes, so acknowledging it without storing is safe.
             if slot > self.commit && slot >= self.log.start() {
-                self.out.persist.entries.push(SlotEntry { slot, ballot: accept.ballot, entry: entry.clone() });
-                self.log.set(slot, LogSlot { ballot: accept.ballot, entry });
+                self.out.persist.entries.push(SlotEntry {
+                    slot,
+                    ballot: accept.ballot,
+                    entry: entry.clone(),
+                });
+                self.log.set(
+                    slot,
+                    LogSlot {
+                        ballot: accept.ballot,
+                        entry,
+                    },
+                );
             }
             count += 1;
         }
         if count > 0 {
-            let accepted = Accepted { ballot: accept.ballot, first_slot: accept.first_slot, count };
+            let accepted = Accepted {
+                ballot: accept.ballot,
+                first_slot: accept.first_slot,
+                count,
+            };
             self.send_after_persist(from, Body::Accepted(accepted));
         }
         self.learn_commit(from, accept.commit, accept.ballot);
@@ -95,8 +115,14 @@ impl Replica {
             return self.reject(from, heartbeat.ballot);
         }
         self.follow(from, heartbeat.ballot);
-        self.lease_grant = LeaseGrant { holder: Some(from), until_ms: self.now_ms + self.config.lease_grant_ms };
-        let ack = HeartbeatAck { ballot: heartbeat.ballot, seq: heartbeat.seq };
+        self.lease_grant = LeaseGrant {
+            holder: Some(from),
+            until_ms: self.now_ms + self.config.lease_grant_ms,
+        };
+        let ack = HeartbeatAck {
+            ballot: heartbeat.ballot,
+            seq: heartbeat.seq,
+        };
         self.send(from, Body::HeartbeatAck(ack));
         self.learn_commit(from, heartbeat.commit, heartbeat.ballot);
     }
@@ -119,7 +145,10 @@ impl Replica {
 
     fn reject(&mut self, to: NodeId, ballot: Ballot) {
         debug_assert!(ballot < self.promised);
-        let reject = Reject { ballot, promised: self.promised };
+        let reject = Reject {
+            ballot,
+            promised: self.promised,
+        };
         self.send(to, Body::Reject(reject));
     }
 

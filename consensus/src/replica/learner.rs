@@ -27,7 +27,9 @@ impl Replica {
         while self.commit < notice {
             let slot = self.commit + 1;
             match self.log.get(slot) {
-                Some(value) if value.ballot == ballot || value.ballot.is_chosen() => self.commit = slot,
+                Some(value) if value.ballot == ballot || value.ballot.is_chosen() => {
+                    self.commit = slot
+                }
                 _ => break,
             }
         }
@@ -39,7 +41,10 @@ impl Replica {
         while self.delivered < self.commit {
             let slot = self.delivered + 1;
             let value = self.log.get(slot).expect("committed slot is in the log");
-            self.out.committed.push(Committed { slot, entry: value.entry.clone() });
+            self.out.committed.push(Committed {
+                slot,
+                entry: value.entry.clone(),
+            });
             self.delivered = slot;
         }
         let held = self.delivered + 1 - self.log.start();
@@ -69,11 +74,22 @@ impl Replica {
         if request.from_slot > self.commit {
             return self.ignore("catch-up for slots we do not know chosen");
         }
-        let last = self.commit.min(request.from_slot + self.config.message_entries_max as Slot - 1);
+        let last = self
+            .commit
+            .min(request.from_slot + self.config.message_entries_max as Slot - 1);
         let entries = (request.from_slot..=last)
-            .map(|slot| self.log.get(slot).expect("committed slot is in the log").entry.clone())
+            .map(|slot| {
+                self.log
+                    .get(slot)
+                    .expect("committed slot is in the log")
+                    .entry
+                    .clone()
+            })
             .collect();
-        let chosen = Chosen { first_slot: request.from_slot, entries };
+        let chosen = Chosen {
+            first_slot: request.from_slot,
+            entries,
+        };
         self.send(from, Body::Chosen(chosen));
     }
 
@@ -89,8 +105,18 @@ impl Replica {
             if slot <= self.commit || slot < self.log.start() {
                 continue;
             }
-            self.out.persist.entries.push(SlotEntry { slot, ballot: Ballot::CHOSEN, entry: entry.clone() });
-            self.log.set(slot, LogSlot { ballot: Ballot::CHOSEN, entry });
+            self.out.persist.entries.push(SlotEntry {
+                slot,
+                ballot: Ballot::CHOSEN,
+                entry: entry.clone(),
+            });
+            self.log.set(
+                slot,
+                LogSlot {
+                    ballot: Ballot::CHOSEN,
+                    entry,
+                },
+            );
         }
         self.learn_chosen_prefix(Ballot::CHOSEN);
         self.after_learning(from, commit_before);

@@ -47,7 +47,9 @@ pub enum ProposeError {
 impl std::fmt::Display for ProposeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProposeError::NotLeader { leader_hint } => write!(f, "not leader (hint {leader_hint:?})"),
+            ProposeError::NotLeader { leader_hint } => {
+                write!(f, "not leader (hint {leader_hint:?})")
+            }
             ProposeError::TooLarge { bytes } => write!(f, "command of {bytes} bytes is too large"),
             ProposeError::Busy => write!(f, "batch and window full"),
         }
@@ -207,7 +209,13 @@ impl Replica {
                 // Accepting at b implied promising b.
                 promised = promised.max(record.ballot);
             }
-            log.set(record.slot, LogSlot { ballot: record.ballot, entry: record.entry });
+            log.set(
+                record.slot,
+                LogSlot {
+                    ballot: record.ballot,
+                    entry: record.entry,
+                },
+            );
         }
         let mut replica = Replica {
             quorum: config.quorum(),
@@ -224,7 +232,10 @@ impl Replica {
             leader_hint: None,
             election_deadline_ms: 0,
             election_attempts: 0,
-            lease_grant: LeaseGrant { holder: None, until_ms: now_ms + config.lease_grant_ms },
+            lease_grant: LeaseGrant {
+                holder: None,
+                until_ms: now_ms + config.lease_grant_ms,
+            },
             catchup_next_ms: now_ms,
             snapshot_wanted_pending: false,
             out: Ready::default(),
@@ -266,7 +277,11 @@ impl Replica {
     /// Advances local time: fires heartbeats, retransmissions, batch flushes
     /// and election timeouts. `now_ms` must not go backwards.
     pub fn tick(&mut self, now_ms: u64) {
-        assert!(now_ms >= self.now_ms, "clock went backwards: {now_ms} < {}", self.now_ms);
+        assert!(
+            now_ms >= self.now_ms,
+            "clock went backwards: {now_ms} < {}",
+            self.now_ms
+        );
         self.now_ms = now_ms;
         if matches!(self.role, Role::Leader(_)) {
             self.tick_leader();
@@ -278,11 +293,15 @@ impl Replica {
     /// Queues a command for the next batch. Only the leader accepts.
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(), ProposeError> {
         if command.len() > self.config.command_bytes_max {
-            return Err(ProposeError::TooLarge { bytes: command.len() });
+            return Err(ProposeError::TooLarge {
+                bytes: command.len(),
+            });
         }
         let batch_max = self.config.batch_commands_max;
         let Role::Leader(leader) = &mut self.role else {
-            return Err(ProposeError::NotLeader { leader_hint: self.leader_hint });
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader_hint,
+            });
         };
         if leader.pending.len() >= batch_max {
             return Err(ProposeError::Busy);
@@ -304,7 +323,10 @@ impl Replica {
     /// Takes the I/O to do. Call `advance` after doing it, before the next
     /// `ready`.
     pub fn ready(&mut self) -> Ready {
-        assert!(!self.ready_outstanding, "ready() called twice without advance()");
+        assert!(
+            !self.ready_outstanding,
+            "ready() called twice without advance()"
+        );
         self.ready_outstanding = true;
         debug_assert!(self.self_acks_in_ready.is_empty());
         std::mem::swap(&mut self.self_acks, &mut self.self_acks_in_ready);
@@ -329,7 +351,11 @@ impl Replica {
     /// `slot`, which it has applied. The log drops those slots; lagging
     /// replicas below them get the snapshot instead.
     pub fn compact(&mut self, slot: Slot, data: Vec<u8>) {
-        assert!(slot <= self.delivered, "snapshot at {slot} beyond applied {}", self.delivered);
+        assert!(
+            slot <= self.delivered,
+            "snapshot at {slot} beyond applied {}",
+            self.delivered
+        );
         self.snapshot_wanted_pending = false;
         if slot < self.log.start() {
             return self.ignore("snapshot older than the log start");
@@ -344,7 +370,9 @@ impl Replica {
     /// replica leads under a valid lease and has committed an entry of its
     /// own ballot. Serve the read once the state machine applied `slot`.
     pub fn read_index(&self) -> Option<Slot> {
-        let Role::Leader(leader) = &self.role else { return None };
+        let Role::Leader(leader) = &self.role else {
+            return None;
+        };
         (self.lease_held() && self.commit >= leader.start_slot).then_some(self.commit)
     }
 
@@ -401,15 +429,25 @@ impl Replica {
     }
 
     fn send(&mut self, to: NodeId, body: Body) {
-        self.out.messages.push(Message { from: self.config.id, to, body });
+        self.out.messages.push(Message {
+            from: self.config.id,
+            to,
+            body,
+        });
     }
 
     fn send_after_persist(&mut self, to: NodeId, body: Body) {
-        self.out.persisted_messages.push(Message { from: self.config.id, to, body });
+        self.out.persisted_messages.push(Message {
+            from: self.config.id,
+            to,
+            body,
+        });
     }
 
     fn reset_election_deadline(&mut self) {
-        let attempt = self.election_attempts.clamp(1, ELECTION_BACKOFF_ATTEMPTS_MAX);
+        let attempt = self
+            .election_attempts
+            .clamp(1, ELECTION_BACKOFF_ATTEMPTS_MAX);
         let jitter = self.prng.up_to(self.config.election_jitter_ms * attempt);
         self.election_deadline_ms = self.now_ms + self.config.election_timeout_ms + jitter;
     }

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{Candidate, HeartbeatRound, Leader, Replica, Role, SelfAck, SlotVotes, HEARTBEAT_ROUNDS_MAX};
+use super::{
+    Candidate, HeartbeatRound, Leader, Replica, Role, SelfAck, SlotVotes, HEARTBEAT_ROUNDS_MAX,
+};
 use crate::log::LogSlot;
 use crate::message::{Accept, Accepted, Body, Heartbeat, HeartbeatAck, Prepare, Promise, Reject};
 use crate::types::{Ballot, Entry, NodeId, Slot};
@@ -25,13 +27,21 @@ impl Replica {
     /// never reuse it.
     fn campaign(&mut self) {
         let round = self.promised.round.max(self.round_seen_max) + 1;
-        let ballot = Ballot { round, node: self.config.id };
+        let ballot = Ballot {
+            round,
+            node: self.config.id,
+        };
         assert!(ballot > self.promised);
         self.round_seen_max = round;
         self.promised = ballot;
         self.out.persist.promised = Some(ballot);
         let from_slot = self.commit + 1;
-        self.role = Role::Candidate(Candidate { ballot, from_slot, promises: 0, merged: BTreeMap::new() });
+        self.role = Role::Candidate(Candidate {
+            ballot,
+            from_slot,
+            promises: 0,
+            merged: BTreeMap::new(),
+        });
         self.self_acks.push(SelfAck::Promise(ballot));
         let peers: Vec<NodeId> = self.peers().collect();
         for peer in peers {
@@ -42,7 +52,9 @@ impl Replica {
     }
 
     pub(super) fn on_self_promise(&mut self, ballot: Ballot) {
-        let Role::Candidate(candidate) = &self.role else { return };
+        let Role::Candidate(candidate) = &self.role else {
+            return;
+        };
         if candidate.ballot != ballot {
             return self.ignore("self promise for an abandoned candidacy");
         }
@@ -52,8 +64,11 @@ impl Replica {
             log_start: self.log.start(),
             accepted: Vec::new(),
         };
-        let own: Vec<(Slot, LogSlot)> =
-            self.log.iter_from(candidate.from_slot).map(|(slot, value)| (slot, value.clone())).collect();
+        let own: Vec<(Slot, LogSlot)> = self
+            .log
+            .iter_from(candidate.from_slot)
+            .map(|(slot, value)| (slot, value.clone()))
+            .collect();
         let id = self.config.id;
         self.count_promise(id, promise, own);
     }
@@ -76,7 +91,15 @@ impl Replica {
         let values = promise
             .accepted
             .iter()
-            .map(|e| (e.slot, LogSlot { ballot: e.ballot, entry: e.entry.clone() }))
+            .map(|e| {
+                (
+                    e.slot,
+                    LogSlot {
+                        ballot: e.ballot,
+                        entry: e.entry.clone(),
+                    },
+                )
+            })
             .collect();
         self.count_promise(from, promise, values);
     }
@@ -84,7 +107,9 @@ impl Replica {
     fn count_promise(&mut self, from: NodeId, promise: Promise, values: Vec<(Slot, LogSlot)>) {
         let bit = self.bit_of(from);
         let quorum = self.quorum;
-        let Role::Candidate(candidate) = &mut self.role else { unreachable!("checked by callers") };
+        let Role::Candidate(candidate) = &mut self.role else {
+            unreachable!("checked by callers")
+        };
         debug_assert_eq!(candidate.ballot, promise.ballot);
         if candidate.promises & bit != 0 {
             return self.ignore("duplicate promise");
@@ -95,7 +120,10 @@ impl Replica {
                 continue;
             }
             // Phase 1 rule: keep the value of the highest ballot per slot.
-            let keep = candidate.merged.get(&slot).is_none_or(|held| held.ballot < value.ballot);
+            let keep = candidate
+                .merged
+                .get(&slot)
+                .is_none_or(|held| held.ballot < value.ballot);
             if keep {
                 candidate.merged.insert(slot, value);
             }
@@ -111,11 +139,23 @@ impl Replica {
         let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
             unreachable!("only a candidate becomes leader")
         };
-        assert_eq!(candidate.from_slot, self.commit + 1, "commit moved during candidacy");
+        assert_eq!(
+            candidate.from_slot,
+            self.commit + 1,
+            "commit moved during candidacy"
+        );
         let ballot = candidate.ballot;
-        let max_slot = candidate.merged.keys().next_back().copied().unwrap_or(self.commit);
+        let max_slot = candidate
+            .merged
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(self.commit);
         // Everything we ourselves accepted is re-proposed (our promise counted).
-        assert!(max_slot >= self.log.last(), "own accepted slot above phase 1 result");
+        assert!(
+            max_slot >= self.log.last(),
+            "own accepted slot above phase 1 result"
+        );
         let start_slot = max_slot + 1;
         let mut merged = candidate.merged;
         let mut slots = Vec::with_capacity((start_slot - self.commit) as usize);
@@ -147,7 +187,9 @@ impl Replica {
     /// Flushes the pending batch while the window has room and the batch is
     /// full or has waited `batch_delay_ms`.
     pub(super) fn flush_batches(&mut self) {
-        let Role::Leader(leader) = &mut self.role else { return };
+        let Role::Leader(leader) = &mut self.role else {
+            return;
+        };
         if leader.pending.is_empty() {
             return;
         }
@@ -167,16 +209,28 @@ impl Replica {
     /// Phase 2a for consecutive slots starting at the leader's next slot.
     fn propose_slots(&mut self, slots: Vec<(Slot, Entry)>) {
         let now_ms = self.now_ms;
-        let Role::Leader(leader) = &mut self.role else { unreachable!("leader only") };
+        let Role::Leader(leader) = &mut self.role else {
+            unreachable!("leader only")
+        };
         let ballot = leader.ballot;
         let first_slot = leader.next_slot;
         for (i, (slot, entry)) in slots.iter().enumerate() {
             assert_eq!(*slot, first_slot + i as Slot);
-            leader.votes.push_back(SlotVotes { votes: 0, sent_ms: now_ms });
-            self.out.persist.entries.push(crate::types::SlotEntry { slot: *slot, ballot, entry: entry.clone() });
+            leader.votes.push_back(SlotVotes {
+                votes: 0,
+                sent_ms: now_ms,
+            });
+            self.out.persist.entries.push(crate::types::SlotEntry {
+                slot: *slot,
+                ballot,
+                entry: entry.clone(),
+            });
         }
         leader.next_slot = first_slot + slots.len() as Slot;
-        debug_assert_eq!(leader.votes.len() as Slot, leader.next_slot - self.commit - 1);
+        debug_assert_eq!(
+            leader.votes.len() as Slot,
+            leader.next_slot - self.commit - 1
+        );
         let mut entries = Vec::with_capacity(slots.len());
         for (slot, entry) in slots {
             self.self_acks.push(SelfAck::Accepted(ballot, slot));
@@ -205,7 +259,13 @@ impl Replica {
 
     /// Counts `from`'s acceptance of `count` slots from `first_slot` at
     /// `ballot`, then commits every slot a majority accepted, in order.
-    pub(super) fn record_vote(&mut self, from: NodeId, ballot: Ballot, first_slot: Slot, count: u32) {
+    pub(super) fn record_vote(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        first_slot: Slot,
+        count: u32,
+    ) {
         let bit = self.bit_of(from);
         let node_index = self.index_of(from).expect("node in group");
         let now_ms = self.now_ms;
@@ -217,7 +277,9 @@ impl Replica {
             return self.ignore("accepted for another ballot");
         }
         leader.heard_ms[node_index] = now_ms;
-        let end = first_slot.saturating_add(count as Slot).min(leader.next_slot);
+        let end = first_slot
+            .saturating_add(count as Slot)
+            .min(leader.next_slot);
         for slot in first_slot.max(commit + 1)..end {
             leader.votes[(slot - commit - 1) as usize].votes |= bit;
         }
@@ -226,9 +288,15 @@ impl Replica {
 
     fn advance_leader_commit(&mut self) {
         let quorum = self.quorum;
-        let Role::Leader(leader) = &mut self.role else { return };
+        let Role::Leader(leader) = &mut self.role else {
+            return;
+        };
         let mut commit = self.commit;
-        while leader.votes.front().is_some_and(|v| v.votes.count_ones() as usize >= quorum) {
+        while leader
+            .votes
+            .front()
+            .is_some_and(|v| v.votes.count_ones() as usize >= quorum)
+        {
             leader.votes.pop_front();
             commit += 1;
         }
@@ -243,7 +311,9 @@ impl Replica {
     }
 
     pub(super) fn tick_leader(&mut self) {
-        let Role::Leader(leader) = &self.role else { unreachable!("leader only") };
+        let Role::Leader(leader) = &self.role else {
+            unreachable!("leader only")
+        };
         if self.now_ms >= leader.heartbeat_next_ms {
             self.send_heartbeat();
             self.retransmit();
@@ -256,21 +326,37 @@ impl Replica {
     fn send_heartbeat(&mut self) {
         let now_ms = self.now_ms;
         let self_bit = self.bit_of(self.config.id);
-        let Role::Leader(leader) = &mut self.role else { unreachable!("leader only") };
+        let Role::Leader(leader) = &mut self.role else {
+            unreachable!("leader only")
+        };
         leader.heartbeat_seq += 1;
         leader.heartbeat_next_ms = now_ms + self.config.heartbeat_interval_ms;
         let seq = leader.heartbeat_seq;
         let ballot = leader.ballot;
-        leader.heartbeats.push_back(HeartbeatRound { seq, sent_ms: now_ms, acks: 0 });
+        leader.heartbeats.push_back(HeartbeatRound {
+            seq,
+            sent_ms: now_ms,
+            acks: 0,
+        });
         if leader.heartbeats.len() > HEARTBEAT_ROUNDS_MAX {
             leader.heartbeats.pop_front();
         }
         // We grant ourselves too: no rival gets our promise meanwhile.
-        self.lease_grant = super::LeaseGrant { holder: Some(self.config.id), until_ms: now_ms + self.config.lease_grant_ms };
+        self.lease_grant = super::LeaseGrant {
+            holder: Some(self.config.id),
+            until_ms: now_ms + self.config.lease_grant_ms,
+        };
         let commit = self.commit;
         let peers: Vec<NodeId> = self.peers().collect();
         for peer in peers {
-            self.send(peer, Body::Heartbeat(Heartbeat { ballot, commit, seq }));
+            self.send(
+                peer,
+                Body::Heartbeat(Heartbeat {
+                    ballot,
+                    commit,
+                    seq,
+                }),
+            );
         }
         self.count_heartbeat_ack(self_bit, ballot, seq);
     }
@@ -315,7 +401,9 @@ impl Replica {
         let nodes = self.config.nodes.clone();
         let id = self.config.id;
         let commit = self.commit;
-        let Role::Leader(leader) = &mut self.role else { unreachable!("leader only") };
+        let Role::Leader(leader) = &mut self.role else {
+            unreachable!("leader only")
+        };
         let ballot = leader.ballot;
         let mut resends: Vec<(NodeId, Slot, Vec<Entry>)> = Vec::new();
         for (index, &peer) in nodes.iter().enumerate() {
@@ -331,18 +419,37 @@ impl Replica {
                 .map(|(i, _)| commit + 1 + i as Slot)
                 .take(entries_max);
             for slot in stale {
-                let entry = self.log.get(slot).expect("in-flight slot is in the log").entry.clone();
+                let entry = self
+                    .log
+                    .get(slot)
+                    .expect("in-flight slot is in the log")
+                    .entry
+                    .clone();
                 match resends.last_mut() {
-                    Some((p, first, run)) if *p == peer && *first + run.len() as Slot == slot => run.push(entry),
+                    Some((p, first, run)) if *p == peer && *first + run.len() as Slot == slot => {
+                        run.push(entry)
+                    }
                     _ => resends.push((peer, slot, vec![entry])),
                 }
             }
         }
-        for v in leader.votes.iter_mut().filter(|v| v.sent_ms + retry_ms <= now_ms) {
+        for v in leader
+            .votes
+            .iter_mut()
+            .filter(|v| v.sent_ms + retry_ms <= now_ms)
+        {
             v.sent_ms = now_ms;
         }
         for (peer, first_slot, entries) in resends {
-            self.send(peer, Body::Accept(Accept { ballot, first_slot, entries, commit }));
+            self.send(
+                peer,
+                Body::Accept(Accept {
+                    ballot,
+                    first_slot,
+                    entries,
+                    commit,
+                }),
+            );
         }
     }
 
@@ -353,12 +460,18 @@ impl Replica {
         let now_ms = self.now_ms;
         let timeout_ms = self.config.election_timeout_ms;
         let self_index = self.index_of(self.config.id).expect("self in group");
-        let Role::Leader(leader) = &mut self.role else { unreachable!("leader only") };
+        let Role::Leader(leader) = &mut self.role else {
+            unreachable!("leader only")
+        };
         leader.heard_ms[self_index] = now_ms;
         if now_ms < leader.elected_ms + timeout_ms {
             return;
         }
-        let heard = leader.heard_ms.iter().filter(|&&t| t + timeout_ms > now_ms).count();
+        let heard = leader
+            .heard_ms
+            .iter()
+            .filter(|&&t| t + timeout_ms > now_ms)
+            .count();
         if heard < self.quorum {
             self.ignore("leader lost its quorum; stepping down");
             self.become_follower();
