@@ -27,6 +27,17 @@ pub trait Handler {
         args: Args<'a>,
         out: &'a mut RespWriter,
     ) -> impl Future<Output = Flow> + 'a;
+
+    /// True when `args` may wait a long time for its answer (a lock wait).
+    /// While it waits, the connection is watched for hang-up; if the client
+    /// goes, the command's future is dropped, which is how the handler
+    /// learns to cancel it.
+    fn may_block(&self, _args: &Args<'_>) -> bool {
+        false
+    }
+
+    /// The client broke the protocol or a limit; the connection closes.
+    fn protocol_error(&mut self) {}
 }
 
 /// Bytes asked of the socket per read; also the read buffer's resting size.
@@ -80,16 +91,8 @@ pub async fn serve_connection<H: Handler>(
         if flush(&mut stream, &mut out).await.is_err() {
             return Ending::Io;
         }
-        if shutdown.has_fired() {
-            return Ending::Shutdown;
-        }
         input.compact();
-        let read =
-            futures_lite::future::or(async { Some(input.read_from(&mut stream).await) }, async {
-                shutdown.wait().await;
-                None
-            })
-            .await;
+        let read = read_or_shutdown(&mut input, &mut stream, shutdown).await;
         match read {
             None => return Ending::Shutdown,
             Some(Ok(0)) => return Ending::ClientClosed,
@@ -97,6 +100,34 @@ pub async fn serve_connection<H: Handler>(
             Some(Err(_)) => return Ending::Io,
         }
     }
+}
+
+/// After shutdown fires, a connection still reads what its client already
+/// sent, until the client has been quiet this long: commands in flight are
+/// answered, not dropped.
+pub const SHUTDOWN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reads more input; `None` when the connection should end for shutdown.
+async fn read_or_shutdown(
+    input: &mut InputBuffer,
+    stream: &mut TcpStream,
+    shutdown: &Shutdown,
+) -> Option<std::io::Result<usize>> {
+    if !shutdown.has_fired() {
+        let read = futures_lite::future::or(async { Some(input.read_from(stream).await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        if read.is_some() {
+            return read;
+        }
+    }
+    futures_lite::future::or(async { Some(input.read_from(stream).await) }, async {
+        glommio::timer::sleep(SHUTDOWN_QUIET).await;
+        None
+    })
+    .await
 }
 
 /// Answers every complete command in the buffer. Returns how the connection
@@ -116,16 +147,25 @@ async fn answer_buffered<H: Handler>(
             Ok(None) => return None,
             Err(error) => {
                 out.error(&format!("ERR {error}"));
+                handler.protocol_error();
                 return Some(Ending::ProtocolError);
             }
         };
         let args = parser.args(&pending[..length]);
         if !args.is_empty() {
             let before = out.len();
-            let flow = handler.call(args, out).await;
+            let flow = if handler.may_block(&args) {
+                match call_watching_hangup(handler, args, out, stream).await {
+                    Some(flow) => flow,
+                    None => return Some(Ending::ClientClosed),
+                }
+            } else {
+                handler.call(args, out).await
+            };
             if out.len() > limits.reply_buffer_max_bytes {
                 out.truncate(before);
                 out.error("ERR reply exceeds the reply buffer limit (reply_buffer_max_bytes)");
+                handler.protocol_error();
                 return Some(Ending::ProtocolError);
             }
             if flow == Flow::Close {
@@ -137,6 +177,27 @@ async fn answer_buffered<H: Handler>(
             return Some(Ending::Io);
         }
     }
+}
+
+/// Runs a command that may wait long while watching the socket: `None`
+/// when the client hung up first (the command's future is dropped).
+/// Bytes the client pipelines meanwhile stay in the socket, unread, until
+/// the command is answered; seeing them ends the watch.
+async fn call_watching_hangup<H: Handler>(
+    handler: &mut H,
+    args: Args<'_>,
+    out: &mut RespWriter,
+    stream: &TcpStream,
+) -> Option<Flow> {
+    let call = async { Some(handler.call(args, out).await) };
+    let hangup = async {
+        let mut probe = [0u8; 1];
+        match stream.peek(&mut probe).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => std::future::pending().await,
+        }
+    };
+    futures_lite::future::or(call, hangup).await
 }
 
 async fn flush(stream: &mut TcpStream, out: &mut RespWriter) -> std::io::Result<()> {

@@ -16,7 +16,7 @@ use crate::{ProtocolLimits, Shutdown};
 #[derive(Debug)]
 pub struct ConnectionGate {
     open: AtomicUsize,
-    max: usize,
+    max: AtomicUsize,
 }
 
 impl ConnectionGate {
@@ -24,8 +24,18 @@ impl ConnectionGate {
     pub fn new(max: usize) -> ConnectionGate {
         ConnectionGate {
             open: AtomicUsize::new(0),
-            max,
+            max: AtomicUsize::new(max),
         }
+    }
+
+    /// The most connections admitted at once.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Changes the maximum; connections already open stay open.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     /// Connections open now.
@@ -35,7 +45,7 @@ impl ConnectionGate {
 
     fn try_enter(self: &Arc<Self>) -> Option<Admission> {
         let previous = self.open.fetch_add(1, Ordering::AcqRel);
-        if previous >= self.max {
+        if previous >= self.max() {
             self.open.fetch_sub(1, Ordering::AcqRel);
             return None;
         }

@@ -1,0 +1,200 @@
+//! A node's configuration: every setting, its default and why, and the
+//! checks that turn a bad value into a message naming it.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use crate::ring::GROUPS_MAX;
+
+/// Where `pinwheel serve` listens when told nothing.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7379";
+/// Default number of shard groups. 64 spreads keys evenly over any core
+/// count up to 64 and keeps per-group overhead (a map, later a Paxos log)
+/// small.
+pub const GROUPS_DEFAULT: u32 = 64;
+/// Default most clients connected at once, over all cores.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+/// Default longest key: 64 KiB. A coordination store's keys are names;
+/// a bound keeps one client from filling memory with one key.
+pub const KEY_MAX_BYTES_DEFAULT: usize = 64 * 1024;
+/// Default most keys per node (split evenly over the groups).
+pub const KEYS_MAX_DEFAULT: usize = 100_000_000;
+/// Default capacity, in messages, of each one-way queue between two cores.
+/// A full queue makes the sender wait (backpressure), never grow.
+pub const CORE_QUEUE_CAPACITY_DEFAULT: usize = 1024;
+/// Default memory glommio registers per core for io_uring buffers. It is
+/// locked memory: a non-root user needs `ulimit -l` of at least
+/// `cores × io-memory-bytes` (root holds CAP_IPC_LOCK).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
+/// Default pause between active expiry sweeps on each core.
+pub const SWEEP_INTERVAL_MS_DEFAULT: u64 = 100;
+/// Default most expired keys one sweep removes per core, so a sweep never
+/// stalls the core's clients for long.
+pub const SWEEP_KEYS_MAX_DEFAULT: usize = 1_000;
+
+/// A node's settings. In TOML the keys are spelled as the command-line flags
+/// (`listen`, `cores`, `max-connections`...); unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct Config {
+    /// Client address. `None` (the embedding default) opens no socket.
+    pub listen: Option<SocketAddr>,
+    /// Cores to run on, one pinned executor each. 0 means every core.
+    pub cores: usize,
+    /// Shard groups the key space is split into; fixed for a cluster's life.
+    pub groups: u32,
+    /// Log filter for the binary (`error`, `warn`, `info`, `debug`, `trace`
+    /// or a tracing filter); the runtime itself only emits events.
+    pub log_level: String,
+    /// Most clients connected at once, over all cores.
+    pub max_connections: usize,
+    /// Longest argument (bulk string), in bytes; also the longest value.
+    pub max_bulk_bytes: usize,
+    /// Most arguments in one command, its name included.
+    pub max_args: usize,
+    /// Longest inline (telnet-style) command, in bytes.
+    pub max_inline_bytes: usize,
+    /// Most bytes one command may take while it is received.
+    pub max_command_bytes: usize,
+    /// Most reply bytes a connection may have unanswered.
+    pub max_reply_buffer_bytes: usize,
+    /// Longest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Most keys the node holds (split evenly over the groups).
+    pub max_keys: usize,
+    /// Capacity of each queue between two cores, in messages.
+    pub core_queue_capacity: usize,
+    /// io_uring buffer memory glommio locks per core, in bytes.
+    pub io_memory_bytes: usize,
+    /// Pause between active expiry sweeps, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// Most expired keys one sweep removes per core.
+    pub sweep_keys_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let protocol = pinwheel_net::ProtocolLimits::default();
+        Config {
+            listen: None,
+            cores: 0,
+            groups: GROUPS_DEFAULT,
+            log_level: "info".to_string(),
+            max_connections: CONNECTIONS_MAX_DEFAULT,
+            max_bulk_bytes: protocol.bulk_max_bytes,
+            max_args: protocol.args_max,
+            max_inline_bytes: protocol.inline_max_bytes,
+            max_command_bytes: protocol.command_max_bytes,
+            max_reply_buffer_bytes: protocol.reply_buffer_max_bytes,
+            max_key_bytes: KEY_MAX_BYTES_DEFAULT,
+            max_keys: KEYS_MAX_DEFAULT,
+            core_queue_capacity: CORE_QUEUE_CAPACITY_DEFAULT,
+            io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
+            sweep_interval_ms: SWEEP_INTERVAL_MS_DEFAULT,
+            sweep_keys_max: SWEEP_KEYS_MAX_DEFAULT,
+        }
+    }
+}
+
+/// A setting with a value it cannot take.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid value for '{key}': {reason}")]
+pub struct ConfigError {
+    /// The setting, spelled as its flag and TOML key.
+    pub key: &'static str,
+    /// What is wrong with the value.
+    pub reason: String,
+}
+
+fn check(ok: bool, key: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            key,
+            reason: reason.into(),
+        })
+    }
+}
+
+impl Config {
+    /// The cores a node with this configuration runs on.
+    pub fn core_count(&self) -> usize {
+        if self.cores == 0 {
+            available_cores()
+        } else {
+            self.cores
+        }
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let available = available_cores();
+        check(
+            self.cores <= available,
+            "cores",
+            format!("{} asked, this machine has {available}", self.cores),
+        )?;
+        check(
+            (1..=GROUPS_MAX).contains(&self.groups),
+            "groups",
+            format!("must be 1..={GROUPS_MAX}"),
+        )?;
+        check(
+            self.groups as usize >= self.core_count(),
+            "groups",
+            "must be at least the number of cores, or some cores own nothing",
+        )?;
+        positive(self.max_connections, "max-connections")?;
+        positive(self.max_bulk_bytes, "max-bulk-bytes")?;
+        positive(self.max_args, "max-args")?;
+        positive(self.max_inline_bytes, "max-inline-bytes")?;
+        check(
+            self.max_command_bytes >= self.max_bulk_bytes,
+            "max-command-bytes",
+            "must be at least max-bulk-bytes",
+        )?;
+        positive(self.max_reply_buffer_bytes, "max-reply-buffer-bytes")?;
+        positive(self.max_key_bytes, "max-key-bytes")?;
+        positive(self.max_keys, "max-keys")?;
+        positive(self.core_queue_capacity, "core-queue-capacity")?;
+        check(
+            self.io_memory_bytes >= 64 * 1024,
+            "io-memory-bytes",
+            "must be at least 65536",
+        )?;
+        positive(self.sweep_interval_ms as usize, "sweep-interval-ms")?;
+        positive(self.sweep_keys_max, "sweep-keys-max")
+    }
+
+    /// The protocol limits each connection enforces.
+    pub fn protocol_limits(&self) -> pinwheel_net::ProtocolLimits {
+        pinwheel_net::ProtocolLimits {
+            bulk_max_bytes: self.max_bulk_bytes,
+            args_max: self.max_args,
+            inline_max_bytes: self.max_inline_bytes,
+            command_max_bytes: self.max_command_bytes,
+            reply_buffer_max_bytes: self.max_reply_buffer_bytes,
+        }
+    }
+
+    /// The limits each shard group enforces.
+    pub fn group_limits(&self) -> pinwheel_state::Limits {
+        pinwheel_state::Limits {
+            key_max_bytes: self.max_key_bytes,
+            value_max_bytes: self.max_bulk_bytes,
+            keys_max: self.max_keys.div_ceil(self.groups as usize),
+            ..pinwheel_state::Limits::default()
+        }
+    }
+}
+
+fn positive(value: usize, key: &'static str) -> Result<(), ConfigError> {
+    check(value > 0, key, "must be greater than 0")
+}
+
+/// Cores this process may run on.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,273 @@
+//! A client connection's state and the `Handler` the network loop drives.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use pinwheel_net::resp::{Args, Protocol, RespWriter};
+use pinwheel_net::{ConnInfo, Flow, Handler};
+use pinwheel_state::{Cmd, Reply};
+
+use crate::argv::ArgSlices;
+use crate::core::CoreCtx;
+
+/// What `CLIENT LIST` shows of a connection; updated by its session,
+/// read by whichever core gathers the list.
+pub(crate) struct ClientRecord {
+    pub id: u64,
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    pub connected: Instant,
+    pub last_command: Cell<Instant>,
+    pub last_cmd: Cell<Option<Cmd>>,
+    pub name: RefCell<Vec<u8>>,
+    pub lib: RefCell<(Vec<u8>, Vec<u8>)>,
+    pub protocol: Cell<Protocol>,
+}
+
+/// A connection's settings, as commands change them.
+pub(crate) struct SessionState {
+    pub id: u64,
+    pub protocol: Protocol,
+    pub quit: bool,
+    record: Option<Rc<ClientRecord>>,
+}
+
+impl SessionState {
+    /// The session of an embedded caller: no connection to describe.
+    pub fn embedded() -> SessionState {
+        SessionState {
+            id: 0,
+            protocol: Protocol::Resp2,
+            quit: false,
+            record: None,
+        }
+    }
+
+    /// `CLIENT SETNAME` and `HELLO ... SETNAME`.
+    pub fn set_name(&mut self, name: &[u8]) -> Result<(), Reply> {
+        if name.iter().any(|&b| b <= b' ' || b > b'~') {
+            return Err(Reply::err(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ));
+        }
+        if let Some(record) = &self.record {
+            *record.name.borrow_mut() = name.to_vec();
+        }
+        Ok(())
+    }
+}
+
+/// One client connection on one core.
+pub(crate) struct Session {
+    ctx: Rc<CoreCtx>,
+    state: SessionState,
+}
+
+impl Session {
+    fn new(ctx: Rc<CoreCtx>, info: ConnInfo) -> Session {
+        let id = ctx.node.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let record = Rc::new(ClientRecord {
+            id,
+            peer: info.peer,
+            local: info.local,
+            connected: now,
+            last_command: Cell::new(now),
+            last_cmd: Cell::new(None),
+            name: RefCell::new(Vec::new()),
+            lib: RefCell::new((Vec::new(), Vec::new())),
+            protocol: Cell::new(Protocol::Resp2),
+        });
+        ctx.clients.borrow_mut().insert(id, record.clone());
+        ctx.stats.borrow_mut().connections_accepted += 1;
+        Session {
+            ctx,
+            state: SessionState {
+                id,
+                protocol: Protocol::Resp2,
+                quit: false,
+                record: Some(record),
+            },
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.ctx.clients.borrow_mut().remove(&self.state.id);
+    }
+}
+
+impl Handler for Session {
+    fn call<'a>(
+        &'a mut self,
+        args: Args<'a>,
+        out: &'a mut RespWriter,
+    ) -> impl Future<Output = Flow> + 'a {
+        async move {
+            let slices: ArgSlices = args.iter().collect();
+            let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices).await;
+            if let Some(record) = &self.state.record {
+                record.last_command.set(executed.finished);
+                record.last_cmd.set(executed.cmd);
+                record.protocol.set(self.state.protocol);
+            }
+            out.set_protocol(self.state.protocol);
+            write_reply(out, &executed.reply);
+            if self.state.quit {
+                Flow::Close
+            } else {
+                Flow::Continue
+            }
+        }
+    }
+
+    fn may_block(&self, args: &Args<'_>) -> bool {
+        // Only a LOCK.ACQUIRE with WAIT parks; its connection is watched
+        // for hang-up meanwhile so a departed waiter leaves the queue.
+        args.len() > 4 && args.get(0).eq_ignore_ascii_case(b"lock.acquire")
+    }
+
+    fn protocol_error(&mut self) {
+        self.ctx.stats.borrow_mut().protocol_errors += 1;
+    }
+}
+
+/// Encodes a reply in the writer's protocol.
+pub fn write_reply(out: &mut RespWriter, reply: &Reply) {
+    match reply {
+        Reply::Ok => out.ok(),
+        Reply::Status(text) => out.simple(text),
+        Reply::Error(text) => out.error(text),
+        Reply::Int(n) => out.int(*n),
+        Reply::Bulk(data) => out.bulk(data),
+        Reply::Nil => out.nil(),
+        Reply::Array(items) => {
+            out.array(items.len());
+            for item in items {
+                write_reply(out, item);
+            }
+        }
+        Reply::Map(pairs) => {
+            out.map(pairs.len());
+            for (key, value) in pairs {
+                write_reply(out, key);
+                write_reply(out, value);
+            }
+        }
+        Reply::Double(value) => out.double(*value),
+        Reply::Verbatim(text) => out.verbatim(text),
+    }
+}
+
+/// Accepts and serves this core's clients until the core is drained.
+pub(crate) async fn serve_clients(ctx: &Rc<CoreCtx>, listener: Option<glommio::net::TcpListener>) {
+    let Some(listener) = listener else {
+        ctx.drain.wait().await;
+        return;
+    };
+    let limits = ctx.node.config.protocol_limits();
+    let gate = ctx.node.gate.clone();
+    let factory_ctx = ctx.clone();
+    pinwheel_net::accept_loop(listener, gate, limits, ctx.drain.clone(), move |info| {
+        Session::new(factory_ctx.clone(), info)
+    })
+    .await;
+}
+
+/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO`.
+pub(crate) async fn client_command(
+    ctx: &Rc<CoreCtx>,
+    session: &mut SessionState,
+    args: &[&[u8]],
+) -> Reply {
+    let sub = args[1].to_ascii_uppercase();
+    match (sub.as_slice(), args.len()) {
+        (b"ID", 2) => Reply::Int(session.id as i64),
+        (b"SETNAME", 3) => session.set_name(args[2]).map_or_else(|e| e, |()| Reply::Ok),
+        (b"GETNAME", 2) => match session.record.as_ref().map(|r| r.name.borrow().clone()) {
+            Some(name) if !name.is_empty() => Reply::Bulk(name),
+            _ => Reply::Nil,
+        },
+        (b"SETINFO", 4) => client_setinfo(session, args[2], args[3]),
+        (b"INFO", 2) => match &session.record {
+            Some(record) => Reply::Verbatim(describe(record, ctx.index).into_bytes()),
+            None => Reply::Nil,
+        },
+        (b"LIST", _) => {
+            let lists = ctx
+                .on_all_cores(|c| {
+                    let clients = c.clients.borrow();
+                    let mut records: Vec<_> = clients.values().collect();
+                    records.sort_by_key(|r| r.id);
+                    records
+                        .iter()
+                        .map(|r| describe(r, c.index))
+                        .collect::<String>()
+                })
+                .await;
+            Reply::Verbatim(lists.concat().into_bytes())
+        }
+        (b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"INFO", _) => Reply::error(format!(
+            "ERR wrong number of arguments for 'client|{}' command",
+            String::from_utf8_lossy(&sub).to_ascii_lowercase()
+        )),
+        _ => Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            crate::exec::printable(args[1], 128)
+        )),
+    }
+}
+
+fn client_setinfo(session: &SessionState, attribute: &[u8], value: &[u8]) -> Reply {
+    if value.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Reply::err(
+            "ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.",
+        );
+    }
+    let Some(record) = &session.record else {
+        return Reply::Ok;
+    };
+    let mut lib = record.lib.borrow_mut();
+    match attribute.to_ascii_lowercase().as_slice() {
+        b"lib-name" => lib.0 = value.to_vec(),
+        b"lib-ver" => lib.1 = value.to_vec(),
+        _ => {
+            return Reply::error(format!(
+                "ERR Unrecognized option '{}'",
+                crate::exec::printable(attribute, 64)
+            ))
+        }
+    }
+    Reply::Ok
+}
+
+/// One `CLIENT LIST` line, in Redis's field names.
+fn describe(record: &ClientRecord, core: usize) -> String {
+    let addr = |a: Option<SocketAddr>| a.map_or(String::new(), |a| a.to_string());
+    let lib = record.lib.borrow();
+    let cmd = record.last_cmd.get().map_or("NULL", |c| c.spec().name);
+    let resp = if record.protocol.get() == Protocol::Resp3 {
+        3
+    } else {
+        2
+    };
+    format!(
+        "id={} addr={} laddr={} name={} age={} idle={} flags=N db=0 cmd={} user=default resp={} lib-name={} lib-ver={} core={}\n",
+        record.id,
+        addr(record.peer),
+        addr(record.local),
+        String::from_utf8_lossy(&record.name.borrow()),
+        record.connected.elapsed().as_secs(),
+        record.last_command.get().elapsed().as_secs(),
+        cmd,
+        resp,
+        String::from_utf8_lossy(&lib.0),
+        String::from_utf8_lossy(&lib.1),
+        core,
+    )
+}

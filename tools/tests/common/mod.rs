@@ -1,0 +1,178 @@
+//! A real `pinwheel serve` process for tests, and a raw RESP client.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the server to start or answer.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A server process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `pinwheel serve --listen 127.0.0.1:0` with extra flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinwheel"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pinwheel binary runs");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server printed its address before exiting")
+                .expect("stderr is text");
+            if let Some(rest) = line.strip_prefix("pinwheel: serving on ") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection_with_timeout(TIMEOUT)
+            .expect("connects")
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw socket speaking bytes, for exact protocol checks.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connects");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("server reads");
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.stream.read_exact(&mut buf).expect("server answers");
+        buf
+    }
+
+    /// Sends a command as a multibulk array and reads one whole reply.
+    pub fn cmd(&mut self, args: &[&str]) -> String {
+        self.send(&encode(args));
+        self.reply()
+    }
+
+    /// Reads one complete RESP reply (any type, nested) as text.
+    pub fn reply(&mut self) -> String {
+        let mut out = Vec::new();
+        self.read_value(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn read_line(&mut self, out: &mut Vec<u8>) -> String {
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while !line.ends_with(b"\r\n") {
+            self.stream
+                .read_exact(&mut byte)
+                .expect("server answers a whole line");
+            line.push(byte[0]);
+        }
+        out.extend_from_slice(&line);
+        String::from_utf8_lossy(&line[..line.len() - 2]).into_owned()
+    }
+
+    fn read_value(&mut self, out: &mut Vec<u8>) {
+        let line = self.read_line(out);
+        let (kind, rest) = line.split_at(1);
+        let n: i64 = rest.parse().unwrap_or(0);
+        match kind {
+            "$" | "=" if n >= 0 => {
+                let body = self.read_exact(n as usize + 2);
+                out.extend_from_slice(&body);
+            }
+            "*" | "~" | ">" => (0..n.max(0)).for_each(|_| self.read_value(out)),
+            "%" => (0..n * 2).for_each(|_| self.read_value(out)),
+            _ => {}
+        }
+    }
+
+    /// True once the server has closed the connection (reads EOF).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A command as a RESP multibulk array.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend(format!("${}\r\n{arg}\r\n", arg.len()).bytes());
+    }
+    out
+}
