@@ -11,8 +11,11 @@ CONNS=50
 REQUESTS=${REQUESTS:-300000}   # redis-benchmark request count per run
 DURATION=${DURATION:-5s}       # pinwheel-bench measured time per run
 cd "$(dirname "$0")/.."
-cargo build --release -p pinwheel-bench >&2
-BENCH=target/release/pinwheel-bench
+# BENCH=path overrides the binary (and skips the release build).
+if [ -z "${BENCH:-}" ]; then
+  cargo build --release -p pinwheel-bench >&2
+  BENCH=target/release/pinwheel-bench
+fi
 redis-server --save '' --appendonly no --port "$PORT" --bind 127.0.0.1 --daemonize no >/dev/null &
 SERVER=$!
 trap 'kill "$SERVER"' EXIT
