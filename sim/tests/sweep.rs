@@ -36,12 +36,12 @@ fn assert_clean(replicas: usize, start: u64, seeds: u64) {
 
 #[test]
 fn clean_sweep_three_replicas() {
-    assert_clean(3, 10_000, 250);
+    assert_clean(3, 10_000, 150);
 }
 
 #[test]
 fn clean_sweep_five_replicas() {
-    assert_clean(5, 20_000, 80);
+    assert_clean(5, 20_000, 50);
 }
 
 fn assert_detected(bug: Bug) {
