@@ -4,10 +4,10 @@
 //! reached through the [`Handler`] trait.
 #![deny(missing_docs)]
 
+pub mod client;
 mod conn;
 mod limits;
 mod listener;
-pub mod client;
 pub mod resp;
 mod shutdown;
 

@@ -148,7 +148,7 @@ fn bad_input_gets_an_error_and_a_close() {
 fn a_stalled_half_command_disturbs_nobody() {
     let server = Server::start(&["--cores", "2"]);
     let mut stalled = server.raw();
-    stalled.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhal");
+    stalled.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\nhal");
     let mut others: Vec<Raw> = (0..8).map(|_| server.raw()).collect();
     for (i, other) in others.iter_mut().enumerate() {
         assert_eq!(other.cmd(&["SET", &format!("o{i}"), "v"]), "+OK\r\n");
@@ -157,7 +157,7 @@ fn a_stalled_half_command_disturbs_nobody() {
     std::thread::sleep(Duration::from_millis(200));
     stalled.send(b"ves\r\n");
     assert_eq!(stalled.reply(), "+OK\r\n");
-    assert_eq!(stalled.cmd(&["GET", "k"]), "$5\r\nhalves\r\n");
+    assert_eq!(stalled.cmd(&["GET", "k"]), "$6\r\nhalves\r\n");
 }
 
 #[test]
