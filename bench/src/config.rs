@@ -27,7 +27,12 @@ pub const RATE_MAX: f64 = 100_000_000.0;
 /// `pinwheel-bench`: a latency benchmark for any Redis-protocol server, and
 /// etcd, with coordinated-omission-corrected open loops.
 #[derive(Debug, Parser)]
-#[command(name = "pinwheel-bench", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "pinwheel-bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// `compare`, or nothing to run a benchmark.
     #[command(subcommand)]
@@ -116,7 +121,10 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), String> {
         for target in &self.targets {
             if target.protocol == Protocol::Etcd && !self.workload.runs_on_etcd() {
-                return Err(format!("--workload {}: etcd targets run set, get and mixed only", self.workload));
+                return Err(format!(
+                    "--workload {}: etcd targets run set, get and mixed only",
+                    self.workload
+                ));
             }
             if let Balance::Weighted(weights) = &self.balance {
                 if weights.len() != target.endpoints.len() {
@@ -155,27 +163,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (text, 1e3)
     };
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 10s or 500ms"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10s or 500ms"))?;
     if !(value.is_finite() && value >= 0.0) {
         return Err(format!("`{text}` is not a duration"));
     }
     let duration = Duration::from_secs_f64(value * unit_ms / 1e3);
     if duration > DURATION_MAX {
-        return Err(format!("`{text}` is longer than {}s", DURATION_MAX.as_secs()));
+        return Err(format!(
+            "`{text}` is longer than {}s",
+            DURATION_MAX.as_secs()
+        ));
     }
     Ok(duration)
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
     if !(rate > 0.0 && rate <= RATE_MAX) {
-        return Err(format!("`{text}`: the rate must be above 0 and at most {RATE_MAX}"));
+        return Err(format!(
+            "`{text}`: the rate must be above 0 and at most {RATE_MAX}"
+        ));
     }
     Ok(rate)
 }
 
 fn parse_value_size(text: &str) -> Result<usize, String> {
-    let size: usize = text.parse().map_err(|_| format!("`{text}` is not a byte count"))?;
+    let size: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a byte count"))?;
     if size > VALUE_SIZE_MAX_BYTES {
         return Err(format!("`{text}` is over {VALUE_SIZE_MAX_BYTES} bytes"));
     }
@@ -198,11 +217,28 @@ mod tests {
 
     #[test]
     fn bad_flags_are_named() {
-        let err = Cli::try_parse_from(["pinwheel-bench", "--target", "redis://127.0.0.1:1", "--pipeline", "0"]).unwrap_err();
+        let err = Cli::try_parse_from([
+            "pinwheel-bench",
+            "--target",
+            "redis://127.0.0.1:1",
+            "--pipeline",
+            "0",
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("--pipeline"), "{err}");
-        let err = Cli::try_parse_from(["pinwheel-bench", "--target", "redis://127.0.0.1:1", "--workload", "nope"]).unwrap_err();
+        let err = Cli::try_parse_from([
+            "pinwheel-bench",
+            "--target",
+            "redis://127.0.0.1:1",
+            "--workload",
+            "nope",
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("--workload"), "{err}");
-        assert!(Cli::try_parse_from(["pinwheel-bench"]).is_err(), "a target is required");
+        assert!(
+            Cli::try_parse_from(["pinwheel-bench"]).is_err(),
+            "a target is required"
+        );
         let cli = Cli::try_parse_from(["pinwheel-bench", "compare", "a.json", "b.json"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Compare { files }) if files.len() == 2));
     }

@@ -168,7 +168,11 @@ impl<'a> Worker<'a> {
             clients: Vec::new(),
             by_address: vec![Vec::new(); addresses],
             next_free: vec![0; addresses],
-            balancer: Balancer::new(cfg.balance.clone(), addresses, cfg.seed ^ (thread as u64) << 32),
+            balancer: Balancer::new(
+                cfg.balance.clone(),
+                addresses,
+                cfg.seed ^ (thread as u64) << 32,
+            ),
             rng: Rng::new(crate::rng::mix(cfg.seed.wrapping_add(thread as u64))),
             keys: KeyGen::new(cfg.keys, cfg.key_dist),
             pipeline: cfg.pipeline as usize,
@@ -181,15 +185,29 @@ impl<'a> Worker<'a> {
                 errors: BTreeMap::new(),
                 per_address: (0..addresses).map(|_| (0, histogram())).collect(),
             },
-            interval: Interval { ops: 0, errors: 0, hist: histogram(), index: 0, next: plan.t0 + TICK },
+            interval: Interval {
+                ops: 0,
+                errors: 0,
+                hist: histogram(),
+                index: 0,
+                next: plan.t0 + TICK,
+            },
         };
         for sockets in clients {
             worker.add_client(sockets)?;
         }
         if let Some(rate) = cfg.rate {
             worker.schedule = Some(schedule(plan, rate * share)?);
-            let timer = worker.schedule.as_ref().map(|s| s.timer.raw_fd()).unwrap_or_default();
-            worker.poll.registry().register(&mut SourceFd(&timer), TIMER_TOKEN, Interest::READABLE)?;
+            let timer = worker
+                .schedule
+                .as_ref()
+                .map(|s| s.timer.raw_fd())
+                .unwrap_or_default();
+            worker.poll.registry().register(
+                &mut SourceFd(&timer),
+                TIMER_TOKEN,
+                Interest::READABLE,
+            )?;
         }
         Ok(worker)
     }
@@ -200,7 +218,11 @@ impl<'a> Worker<'a> {
         for (address, socket) in sockets.into_iter().enumerate() {
             let index = self.conns.len();
             let mut stream = TcpStream::from_std(socket);
-            self.poll.registry().register(&mut stream, Token(index), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut stream,
+                Token(index),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             self.conns.push(Conn {
                 stream: Some(stream),
                 address,
@@ -295,7 +317,10 @@ impl<'a> Worker<'a> {
                 let due = self.plan.t0 + nanos(schedule.sent as f64 * schedule.interval_ns);
                 // A due time already past means the senders are all busy:
                 // replies, not the timer, will wake us.
-                if due > now && schedule.armed_for != Some(due) && schedule.timer.arm(due - now).is_ok() {
+                if due > now
+                    && schedule.armed_for != Some(due)
+                    && schedule.timer.arm(due - now).is_ok()
+                {
                     schedule.armed_for = Some(due);
                 }
             }
@@ -353,14 +378,18 @@ impl<'a> Worker<'a> {
     /// Open loop: sends every request that is due, each stamped with the
     /// time it was due.
     fn dispatch_due(&mut self, now: Instant) {
-        let Some(schedule) = &self.schedule else { return };
+        let Some(schedule) = &self.schedule else {
+            return;
+        };
         let elapsed_ns = now.saturating_duration_since(self.plan.t0).as_nanos() as f64;
         let due = ((elapsed_ns / schedule.interval_ns) as u64 + 1).min(schedule.limit);
         let (interval_ns, mut sent) = (schedule.interval_ns, schedule.sent);
         let mut touched = Vec::new();
         while sent < due {
             let address = self.balancer.pick();
-            let Some(index) = self.free_conn(address) else { break };
+            let Some(index) = self.free_conn(address) else {
+                break;
+            };
             let cmd = self.next_cmd();
             self.send(index, cmd, self.plan.t0 + nanos(sent as f64 * interval_ns));
             self.conns[index].ops += 1;
@@ -400,7 +429,9 @@ impl<'a> Worker<'a> {
 
     fn flush(&mut self, index: usize, now: Instant) {
         let conn = &mut self.conns[index];
-        let Some(stream) = conn.stream.as_mut() else { return };
+        let Some(stream) = conn.stream.as_mut() else {
+            return;
+        };
         while conn.out_pos < conn.out.len() {
             match stream.write(&conn.out[conn.out_pos..]) {
                 Ok(0) => return self.drop_conn(index, "disconnect", now),
@@ -421,7 +452,9 @@ impl<'a> Worker<'a> {
                 return self.drop_conn(index, "reply_too_large", Instant::now());
             }
             let conn = &mut self.conns[index];
-            let Some(stream) = conn.stream.as_mut() else { return };
+            let Some(stream) = conn.stream.as_mut() else {
+                return;
+            };
             match stream.read(&mut conn.inbuf[conn.in_end..]) {
                 Ok(0) => return self.drop_conn(index, "disconnect", Instant::now()),
                 Ok(n) => {
@@ -459,7 +492,8 @@ impl<'a> Worker<'a> {
         if conn.inbuf.len() >= READ_BUFFER_MAX_BYTES {
             return false;
         }
-        conn.inbuf.resize((conn.inbuf.len() * 2).min(READ_BUFFER_MAX_BYTES), 0);
+        conn.inbuf
+            .resize((conn.inbuf.len() * 2).min(READ_BUFFER_MAX_BYTES), 0);
         true
     }
 
@@ -495,7 +529,11 @@ impl<'a> Worker<'a> {
             Outcome::Token(token) => {
                 // The pair's second half goes out at once on the same
                 // connection; the operation's clock keeps running.
-                let cmd = Cmd { kind: CmdKind::Release, key: pending.cmd.key, token };
+                let cmd = Cmd {
+                    kind: CmdKind::Release,
+                    key: pending.cmd.key,
+                    token,
+                };
                 self.send(index, cmd, pending.start);
             }
             Outcome::Done => self.complete(index, pending.start, now, None),
@@ -507,7 +545,8 @@ impl<'a> Worker<'a> {
         let conn = &mut self.conns[index];
         conn.ops -= 1;
         let (address, client, idle) = (conn.address, conn.client, conn.ops == 0);
-        let latency_ns = (now.saturating_duration_since(start).as_nanos() as u64).clamp(1, LATENCY_MAX_NS);
+        let latency_ns =
+            (now.saturating_duration_since(start).as_nanos() as u64).clamp(1, LATENCY_MAX_NS);
         let measured = start >= self.plan.measure_start && now <= self.plan.end;
         match error {
             None => {
@@ -545,7 +584,9 @@ impl<'a> Worker<'a> {
     /// with it; it is reconnected after a backoff.
     fn drop_conn(&mut self, index: usize, kind: &str, now: Instant) {
         let conn = &mut self.conns[index];
-        let Some(mut stream) = conn.stream.take() else { return };
+        let Some(mut stream) = conn.stream.take() else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut stream);
         let lost = conn.ops as u64;
         conn.pending.clear();
@@ -577,7 +618,11 @@ impl<'a> Worker<'a> {
         let address = self.plan.target.endpoints[self.conns[index].address].addr;
         match connect(address, RECONNECT_TIMEOUT).and_then(|socket| {
             let mut stream = TcpStream::from_std(socket);
-            self.poll.registry().register(&mut stream, Token(index), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut stream,
+                Token(index),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok(stream)
         }) {
             Ok(stream) => {
@@ -587,7 +632,10 @@ impl<'a> Worker<'a> {
                 conn.backoff = RECONNECT_BACKOFF_MIN;
                 self.down -= 1;
                 let client = conn.client;
-                let client_idle = self.clients[client].conns.iter().all(|&c| self.conns[c].ops == 0);
+                let client_idle = self.clients[client]
+                    .conns
+                    .iter()
+                    .all(|&c| self.conns[c].ops == 0);
                 if self.schedule.is_none() && client_idle {
                     self.start_batch(client, Instant::now());
                 }
@@ -620,7 +668,10 @@ fn nanos(ns: f64) -> Duration {
 
 /// A connected, non-blocking, no-delay socket (Nagle would add up to
 /// 40 ms to a pipelined request).
-pub(crate) fn connect(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+pub(crate) fn connect(
+    address: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<std::net::TcpStream> {
     let socket = std::net::TcpStream::connect_timeout(&address, timeout)?;
     socket.set_nodelay(true)?;
     socket.set_nonblocking(true)?;

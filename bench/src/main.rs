@@ -29,7 +29,10 @@ fn bench(cfg: &pinwheel_bench::RunConfig) -> anyhow::Result<()> {
     let terminal = std::io::stderr().is_terminal();
     let bar = (terminal && !cfg.quiet).then(|| {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar
     });
     let mut on_progress = |p: &Progress| {

@@ -28,7 +28,10 @@ const FONT_PATHS: [&str; 4] = [
 pub fn check_extension(path: &Path) -> Result<(), String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("svg" | "png") => Ok(()),
-        _ => Err(format!("--plot {}: the file must end in .svg or .png", path.display())),
+        _ => Err(format!(
+            "--plot {}: the file must end in .svg or .png",
+            path.display()
+        )),
     }
 }
 
@@ -41,7 +44,10 @@ pub fn plot(path: &Path, reports: &[Report]) -> anyhow::Result<()> {
     }
     register_font();
     if path.extension().is_some_and(|e| e == "png") {
-        draw(BitMapBackend::new(path, SIZE_PX).into_drawing_area(), &series)
+        draw(
+            BitMapBackend::new(path, SIZE_PX).into_drawing_area(),
+            &series,
+        )
     } else {
         draw(SVGBackend::new(path, SIZE_PX).into_drawing_area(), &series)
     }
@@ -83,13 +89,22 @@ fn percentile_label(x: &f64) -> String {
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[(String, Vec<(f64, f64)>)]) -> anyhow::Result<()>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
     let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the plot: {e:?}");
-    let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| x)).fold(100.0, f64::max);
-    let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(1.0, f64::max);
+    let x_max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+        .fold(100.0, f64::max);
+    let y_max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .fold(1.0, f64::max);
     if series.iter().all(|(_, p)| p.is_empty()) {
         bail!("nothing to plot: no successful operations were measured");
     }
@@ -111,10 +126,15 @@ where
     for (i, (name, points)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(fail)?
             .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

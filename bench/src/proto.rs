@@ -51,7 +51,13 @@ pub(crate) struct Codec {
 }
 
 impl Codec {
-    pub(crate) fn new(protocol: Protocol, workload: Workload, values: Values, verify: bool, owner_prefix: String) -> Codec {
+    pub(crate) fn new(
+        protocol: Protocol,
+        workload: Workload,
+        values: Values,
+        verify: bool,
+        owner_prefix: String,
+    ) -> Codec {
         Codec {
             protocol,
             workload,
@@ -87,19 +93,35 @@ impl Codec {
             }
             CmdKind::Get | CmdKind::Incr => {
                 encode_header(out, b'*', 2);
-                encode_bulk(out, if cmd.kind == CmdKind::Get { b"GET" } else { b"INCR" });
+                encode_bulk(
+                    out,
+                    if cmd.kind == CmdKind::Get {
+                        b"GET"
+                    } else {
+                        b"INCR"
+                    },
+                );
                 encode_bulk(out, key);
             }
             CmdKind::Acquire => {
                 let owner = format!("{}{}", self.owner_prefix, cmd.token);
                 let (ttl, wait) = (LOCK_TTL_MS.to_string(), LOCK_WAIT_MS.to_string());
-                let args: [&[u8]; 6] =
-                    [b"LOCK.ACQUIRE", key, owner.as_bytes(), ttl.as_bytes(), b"WAIT", wait.as_bytes()];
+                let args: [&[u8]; 6] = [
+                    b"LOCK.ACQUIRE",
+                    key,
+                    owner.as_bytes(),
+                    ttl.as_bytes(),
+                    b"WAIT",
+                    wait.as_bytes(),
+                ];
                 pinwheel_net::client::encode_command(out, &args);
             }
             CmdKind::Release => {
                 let token = cmd.token.to_string();
-                pinwheel_net::client::encode_command(out, &[&b"LOCK.RELEASE"[..], key, token.as_bytes()]);
+                pinwheel_net::client::encode_command(
+                    out,
+                    &[&b"LOCK.RELEASE"[..], key, token.as_bytes()],
+                );
             }
             CmdKind::Custom => self.encode_custom(cmd, out),
         }
@@ -133,7 +155,10 @@ impl Codec {
                 self.scratch.clear();
                 self.values.push(&mut self.scratch, cmd.key);
                 let value = BASE64.encode(&self.scratch);
-                ("put", format!("{{\"key\":\"{key}\",\"value\":\"{value}\"}}"))
+                (
+                    "put",
+                    format!("{{\"key\":\"{key}\",\"value\":\"{value}\"}}"),
+                )
             }
         };
         let head = format!(
@@ -147,12 +172,22 @@ impl Codec {
     /// The first complete reply in `buf`, if one has arrived.
     pub(crate) fn scan(&self, buf: &[u8]) -> Result<Option<Frame>, String> {
         match self.protocol {
-            Protocol::Redis => Ok(self
-                .decoder
-                .scan(buf)
-                .map_err(|e| e.to_string())?
-                .map(|s| Frame { len: s.len, kind: s.kind, status: 0 })),
-            Protocol::Etcd => Ok(http_scan(buf, None)?.map(|(len, status)| Frame { len, kind: ReplyKind::Other, status })),
+            Protocol::Redis => {
+                Ok(self
+                    .decoder
+                    .scan(buf)
+                    .map_err(|e| e.to_string())?
+                    .map(|s| Frame {
+                        len: s.len,
+                        kind: s.kind,
+                        status: 0,
+                    }))
+            }
+            Protocol::Etcd => Ok(http_scan(buf, None)?.map(|(len, status)| Frame {
+                len,
+                kind: ReplyKind::Other,
+                status,
+            })),
         }
     }
 
@@ -199,7 +234,9 @@ impl Codec {
     fn check_get(&mut self, cmd: &Cmd, frame: Frame, bytes: &[u8]) -> Outcome {
         let ok = frame.kind == ReplyKind::Bulk
             && match self.decoder.decode(bytes) {
-                Ok(Some((Reply::Bulk(value), _))) => self.values.matches(&value, cmd.key, &mut self.body),
+                Ok(Some((Reply::Bulk(value), _))) => {
+                    self.values.matches(&value, cmd.key, &mut self.body)
+                }
                 _ => false,
             };
         if ok {
@@ -266,15 +303,23 @@ pub(crate) fn error_word(text: &[u8]) -> String {
 
 /// Finds a whole HTTP/1.1 response at the front of `buf`: its length and
 /// status. With `body`, also copies the (de-chunked) body there.
-pub(crate) fn http_scan(buf: &[u8], mut body: Option<&mut Vec<u8>>) -> Result<Option<(usize, u16)>, String> {
+pub(crate) fn http_scan(
+    buf: &[u8],
+    mut body: Option<&mut Vec<u8>>,
+) -> Result<Option<(usize, u16)>, String> {
     let window = &buf[..buf.len().min(HTTP_HEAD_MAX_BYTES)];
-    let Some(head_len) = window.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4) else {
+    let Some(head_len) = window
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+    else {
         if window.len() == HTTP_HEAD_MAX_BYTES {
             return Err(format!("HTTP head longer than {HTTP_HEAD_MAX_BYTES} bytes"));
         }
         return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| "HTTP head is not text".to_string())?;
+    let head =
+        std::str::from_utf8(&buf[..head_len]).map_err(|_| "HTTP head is not text".to_string())?;
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -285,11 +330,19 @@ pub(crate) fn http_scan(buf: &[u8], mut body: Option<&mut Vec<u8>>) -> Result<Op
     let mut length = None;
     let mut chunked = false;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| "bad Content-Length".to_string())?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| "bad Content-Length".to_string())?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && value.eq_ignore_ascii_case("chunked")
+        {
             chunked = true;
         }
     }
@@ -310,15 +363,25 @@ pub(crate) fn http_scan(buf: &[u8], mut body: Option<&mut Vec<u8>>) -> Result<Op
 }
 
 /// Walks a chunked body starting at `pos`; the end of the response.
-fn chunks(buf: &[u8], mut pos: usize, mut body: Option<&mut Vec<u8>>) -> Result<Option<usize>, String> {
+fn chunks(
+    buf: &[u8],
+    mut pos: usize,
+    mut body: Option<&mut Vec<u8>>,
+) -> Result<Option<usize>, String> {
     let mut total = 0usize;
     loop {
-        let Some(eol) = buf[pos..].windows(2).take(HTTP_HEAD_MAX_BYTES).position(|w| w == b"\r\n") else {
+        let Some(eol) = buf[pos..]
+            .windows(2)
+            .take(HTTP_HEAD_MAX_BYTES)
+            .position(|w| w == b"\r\n")
+        else {
             return Ok(None);
         };
-        let size_text = std::str::from_utf8(&buf[pos..pos + eol]).map_err(|_| "bad chunk size".to_string())?;
+        let size_text =
+            std::str::from_utf8(&buf[pos..pos + eol]).map_err(|_| "bad chunk size".to_string())?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size".to_string())?;
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size".to_string())?;
         total = total.saturating_add(size);
         if total > HTTP_BODY_MAX_BYTES {
             return Err(format!("HTTP body over {HTTP_BODY_MAX_BYTES} bytes"));
@@ -339,4 +402,3 @@ fn chunks(buf: &[u8], mut pos: usize, mut body: Option<&mut Vec<u8>>) -> Result<
         }
     }
 }
-

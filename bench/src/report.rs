@@ -110,7 +110,11 @@ impl Report {
             pipeline: cfg.pipeline,
             rate: cfg.rate,
             duration_s,
-            throughput_ops: if duration_s > 0.0 { ops as f64 / duration_s } else { 0.0 },
+            throughput_ops: if duration_s > 0.0 {
+                ops as f64 / duration_s
+            } else {
+                0.0
+            },
             latency_us: latency(hist),
             errors,
             histogram: BASE64.encode(encoded),
@@ -124,7 +128,9 @@ impl Report {
 
     /// The latency histogram back from its base64 HDR V2 form.
     pub fn decode_histogram(&self) -> anyhow::Result<Histogram<u64>> {
-        let bytes = BASE64.decode(&self.histogram).context("histogram is not base64")?;
+        let bytes = BASE64
+            .decode(&self.histogram)
+            .context("histogram is not base64")?;
         Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| anyhow::anyhow!("histogram is not HDR V2: {e:?}"))
@@ -137,14 +143,24 @@ impl Report {
 }
 
 fn latency(hist: &Histogram<u64>) -> Latency {
-    let at = |q: f64| if hist.is_empty() { 0.0 } else { hist.value_at_quantile(q) as f64 / 1e3 };
+    let at = |q: f64| {
+        if hist.is_empty() {
+            0.0
+        } else {
+            hist.value_at_quantile(q) as f64 / 1e3
+        }
+    };
     Latency {
         p50: at(0.5),
         p90: at(0.9),
         p99: at(0.99),
         p999: at(0.999),
         p9999: at(0.9999),
-        max: if hist.is_empty() { 0.0 } else { hist.max() as f64 / 1e3 },
+        max: if hist.is_empty() {
+            0.0
+        } else {
+            hist.max() as f64 / 1e3
+        },
     }
 }
 
@@ -188,7 +204,9 @@ pub fn table(reports: &[Report]) -> String {
     }
     if let Some(r) = reports.first() {
         let mode = match r.rate {
-            Some(rate) => format!("open loop at {rate} ops/s (latency from the intended send time)"),
+            Some(rate) => {
+                format!("open loop at {rate} ops/s (latency from the intended send time)")
+            }
             None => "closed loop".into(),
         };
         let _ = writeln!(
@@ -204,7 +222,11 @@ fn errors_text(errors: &BTreeMap<String, u64>) -> String {
     if errors.is_empty() {
         return "none".into();
     }
-    errors.iter().map(|(kind, n)| format!("{kind}={n}")).collect::<Vec<_>>().join(" ")
+    errors
+        .iter()
+        .map(|(kind, n)| format!("{kind}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes the reports as a JSON array.
@@ -215,8 +237,10 @@ pub fn write_json(path: &Path, reports: &[Report]) -> anyhow::Result<()> {
 
 /// Reads a `--json` file: an array of reports, or a single one.
 pub fn read_json(path: &Path) -> anyhow::Result<Vec<Report>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let reports = if value.is_array() {
         serde_json::from_value(value)
     } else {
@@ -249,7 +273,11 @@ pub fn compare(files: &[impl AsRef<Path>]) -> anyhow::Result<String> {
     let mut out = String::new();
     let _ = write!(out, "{:<10}", "");
     for (file, r) in &reports {
-        let _ = write!(out, " {:>30}", truncate(&format!("{} ({file})", r.target), 30));
+        let _ = write!(
+            out,
+            " {:>30}",
+            truncate(&format!("{} ({file})", r.target), 30)
+        );
     }
     out.push('\n');
     for (name, get) in rows {

@@ -49,17 +49,33 @@ pub struct Progress {
 }
 
 /// Runs every target in turn with the same settings.
-pub fn run_all(cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> anyhow::Result<Vec<Report>> {
+pub fn run_all(
+    cfg: &RunConfig,
+    progress: &mut dyn FnMut(&Progress),
+) -> anyhow::Result<Vec<Report>> {
     cfg.validate().map_err(anyhow::Error::msg)?;
-    cfg.targets.iter().map(|target| run_target(cfg, target, progress)).collect()
+    cfg.targets
+        .iter()
+        .map(|target| run_target(cfg, target, progress))
+        .collect()
 }
 
 /// Measures one target.
-pub fn run_target(cfg: &RunConfig, target: &Target, progress: &mut dyn FnMut(&Progress)) -> anyhow::Result<Report> {
+pub fn run_target(
+    cfg: &RunConfig,
+    target: &Target,
+    progress: &mut dyn FnMut(&Progress),
+) -> anyhow::Result<Report> {
     let values = Values::new(cfg.value_size, cfg.verify, cfg.seed);
     let codec = |thread: usize| {
         let owner = format!("pwb-{}-{}-", cfg.seed, thread);
-        Codec::new(target.protocol, cfg.workload.clone(), values.clone(), cfg.verify, owner)
+        Codec::new(
+            target.protocol,
+            cfg.workload.clone(),
+            values.clone(),
+            cfg.verify,
+            owner,
+        )
     };
     if cfg.workload.reads() {
         preload(cfg, target, &mut codec(usize::MAX))?;
@@ -78,16 +94,34 @@ pub fn run_target(cfg: &RunConfig, target: &Target, progress: &mut dyn FnMut(&Pr
     let t0 = Instant::now() + START_DELAY;
     let measure_start = t0 + cfg.warmup;
     let (ticks, tick_rx) = mpsc::channel();
-    let plan = Plan { cfg, target, t0, measure_start, end: measure_start + cfg.duration, ticks };
+    let plan = Plan {
+        cfg,
+        target,
+        t0,
+        measure_start,
+        end: measure_start + cfg.duration,
+        ticks,
+    };
     let results = std::thread::scope(|scope| -> anyhow::Result<Vec<ThreadResult>> {
         let mut handles = Vec::new();
         for (thread, clients) in groups.into_iter().enumerate() {
             let share = clients.len() as f64 / cfg.connections as f64;
-            let worker = Worker::new(&plan, thread, clients, share, codec(thread)).context("setting up a load thread")?;
-            handles.push(std::thread::Builder::new().name(format!("load-{thread}")).spawn_scoped(scope, || worker.run())?);
+            let worker = Worker::new(&plan, thread, clients, share, codec(thread))
+                .context("setting up a load thread")?;
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("load-{thread}"))
+                    .spawn_scoped(scope, || worker.run())?,
+            );
         }
         gather_ticks(&plan, &tick_rx, threads, &handles, progress);
-        handles.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a load thread panicked"))
+            })
+            .collect()
     })?;
     Ok(report(cfg, target, results))
 }
@@ -102,13 +136,17 @@ fn gather_ticks<T>(
 ) {
     let mut seconds: BTreeMap<u64, (usize, u64, u64, Histogram<u64>)> = BTreeMap::new();
     let mut on_tick = |tick: Tick| {
-        let entry = seconds.entry(tick.index).or_insert_with(|| (0, 0, 0, histogram()));
+        let entry = seconds
+            .entry(tick.index)
+            .or_insert_with(|| (0, 0, 0, histogram()));
         entry.0 += 1;
         entry.1 += tick.ops;
         entry.2 += tick.errors;
         let _ = entry.3.add(&tick.hist);
         if entry.0 == threads {
-            let (_, ops, errors, hist) = seconds.remove(&tick.index).unwrap_or_else(|| (0, 0, 0, histogram()));
+            let (_, ops, errors, hist) = seconds
+                .remove(&tick.index)
+                .unwrap_or_else(|| (0, 0, 0, histogram()));
             let start = plan.t0 + TICK * tick.index as u32;
             progress(&Progress {
                 target: plan.target.url.clone(),
@@ -134,7 +172,8 @@ fn report(cfg: &RunConfig, target: &Target, results: Vec<ThreadResult>) -> Repor
     let mut hist = histogram();
     let mut ops = 0;
     let mut errors = BTreeMap::new();
-    let mut per_address: Vec<(u64, Histogram<u64>)> = target.endpoints.iter().map(|_| (0, histogram())).collect();
+    let mut per_address: Vec<(u64, Histogram<u64>)> =
+        target.endpoints.iter().map(|_| (0, histogram())).collect();
     for result in results {
         let _ = hist.add(&result.hist);
         ops += result.ops;
@@ -168,7 +207,10 @@ fn us(ns: u64) -> f64 {
 /// values, and with `--verify` the values reads will be checked against.
 fn preload(cfg: &RunConfig, target: &Target, codec: &mut Codec) -> anyhow::Result<()> {
     if cfg.keys > PRELOAD_KEYS_MAX {
-        eprintln!("pinwheel-bench: {} keys is over {PRELOAD_KEYS_MAX}; not preloading", cfg.keys);
+        eprintln!(
+            "pinwheel-bench: {} keys is over {PRELOAD_KEYS_MAX}; not preloading",
+            cfg.keys
+        );
         return Ok(());
     }
     let endpoint = &target.endpoints[0];
@@ -179,20 +221,35 @@ fn preload(cfg: &RunConfig, target: &Target, codec: &mut Codec) -> anyhow::Resul
     let mut out = Vec::new();
     let mut inbuf = Vec::new();
     let mut errors = 0u64;
-    let batch = if target.protocol == Protocol::Etcd { 1 } else { PRELOAD_BATCH };
+    let batch = if target.protocol == Protocol::Etcd {
+        1
+    } else {
+        PRELOAD_BATCH
+    };
     let mut key = 0;
     while key < cfg.keys {
         let end = (key + batch).min(cfg.keys);
         out.clear();
         for k in key..end {
-            codec.encode(&Cmd { kind: CmdKind::Set, key: k, token: 0 }, &endpoint.name, &mut out);
+            codec.encode(
+                &Cmd {
+                    kind: CmdKind::Set,
+                    key: k,
+                    token: 0,
+                },
+                &endpoint.name,
+                &mut out,
+            );
         }
         socket.write_all(&out)?;
         errors += read_replies(&mut socket, codec, &mut inbuf, end - key, deadline)?;
         key = end;
     }
     if errors > 0 {
-        eprintln!("pinwheel-bench: preloading {target}: {errors} of {} writes failed", cfg.keys);
+        eprintln!(
+            "pinwheel-bench: preloading {target}: {errors} of {} writes failed",
+            cfg.keys
+        );
     }
     Ok(())
 }
@@ -210,9 +267,14 @@ fn read_replies(
     while seen < count {
         match codec.scan(inbuf).map_err(anyhow::Error::msg)? {
             Some(frame) => {
-                let cmd = Cmd { kind: CmdKind::Set, key: 0, token: 0 };
+                let cmd = Cmd {
+                    kind: CmdKind::Set,
+                    key: 0,
+                    token: 0,
+                };
                 let bytes: Vec<u8> = inbuf.drain(..frame.len).collect();
-                errors += u64::from(codec.classify(&cmd, frame, &bytes) != crate::proto::Outcome::Done);
+                errors +=
+                    u64::from(codec.classify(&cmd, frame, &bytes) != crate::proto::Outcome::Done);
                 seen += 1;
             }
             None => {

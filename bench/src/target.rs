@@ -57,28 +57,45 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
     } else if let Some(rest) = url.strip_prefix("etcd://") {
         (Protocol::Etcd, rest, ETCD_PORT_DEFAULT)
     } else {
-        return Err(format!("`{url}`: expected redis://host:port or etcd://host:port"));
+        return Err(format!(
+            "`{url}`: expected redis://host:port or etcd://host:port"
+        ));
     };
     let hosts = rest.strip_suffix('/').unwrap_or(rest);
     if hosts.contains(['/', '@', '?']) {
-        return Err(format!("`{url}`: paths, credentials and options are not supported"));
+        return Err(format!(
+            "`{url}`: paths, credentials and options are not supported"
+        ));
     }
     let endpoints = hosts
         .split(',')
         .map(|host| endpoint(host, port))
         .collect::<Result<Vec<_>, _>>()?;
     if endpoints.len() > TARGET_ADDRESSES_MAX {
-        return Err(format!("`{url}`: more than {TARGET_ADDRESSES_MAX} addresses"));
+        return Err(format!(
+            "`{url}`: more than {TARGET_ADDRESSES_MAX} addresses"
+        ));
     }
-    Ok(Target { url: url.to_string(), protocol, endpoints })
+    Ok(Target {
+        url: url.to_string(),
+        protocol,
+        endpoints,
+    })
 }
 
 fn endpoint(host: &str, port_default: u16) -> Result<Endpoint, String> {
     if host.is_empty() {
         return Err("empty address in target".into());
     }
-    let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !host.ends_with(']');
-    let name = if has_port { host.to_string() } else { format!("{host}:{port_default}") };
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']');
+    let name = if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:{port_default}")
+    };
     let addr = name
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
@@ -124,12 +141,17 @@ pub fn parse_balance(text: &str) -> Result<Balance, String> {
         "round-robin" => Ok(Balance::RoundRobin),
         "least-latency" => Ok(Balance::LeastLatency),
         _ => {
-            let weights = text
-                .strip_prefix("weighted:")
-                .ok_or_else(|| format!("`{text}`: expected random, round-robin, weighted:W1,W2,... or least-latency"))?;
+            let weights = text.strip_prefix("weighted:").ok_or_else(|| {
+                format!(
+                    "`{text}`: expected random, round-robin, weighted:W1,W2,... or least-latency"
+                )
+            })?;
             let weights = weights
                 .split(',')
-                .map(|w| w.parse::<u32>().map_err(|_| format!("weight `{w}` is not a whole number")))
+                .map(|w| {
+                    w.parse::<u32>()
+                        .map_err(|_| format!("weight `{w}` is not a whole number"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if weights.iter().all(|&w| w == 0) {
                 return Err("weights are all zero".into());
@@ -163,7 +185,14 @@ impl Balancer {
         if let Balance::Weighted(w) = &kind {
             assert_eq!(w.len(), count, "checked when the flags were read");
         }
-        Balancer { kind, count, picks: 0, current: vec![0; count], ewma_ns: vec![0.0; count], rng: Rng::new(seed) }
+        Balancer {
+            kind,
+            count,
+            picks: 0,
+            current: vec![0; count],
+            ewma_ns: vec![0.0; count],
+            rng: Rng::new(seed),
+        }
     }
 
     /// The address for the next request.
@@ -207,7 +236,11 @@ impl Balancer {
     pub fn observe(&mut self, address: usize, latency_ns: u64) {
         let old = self.ewma_ns[address];
         let sample = latency_ns as f64;
-        self.ewma_ns[address] = if old == 0.0 { sample } else { old + EWMA_NEW_WEIGHT * (sample - old) };
+        self.ewma_ns[address] = if old == 0.0 {
+            sample
+        } else {
+            old + EWMA_NEW_WEIGHT * (sample - old)
+        };
     }
 }
 
@@ -220,7 +253,12 @@ mod tests {
         let t = parse_target("redis://127.0.0.1:7379,127.0.0.2").unwrap();
         assert_eq!(t.protocol, Protocol::Redis);
         assert_eq!(t.endpoints[1].name, "127.0.0.2:6379");
-        assert_eq!(parse_target("etcd://127.0.0.1").unwrap().endpoints[0].addr.port(), 2379);
+        assert_eq!(
+            parse_target("etcd://127.0.0.1").unwrap().endpoints[0]
+                .addr
+                .port(),
+            2379
+        );
         assert!(parse_target("http://x").is_err());
         assert!(parse_target("redis://").is_err());
         assert!(parse_target("redis://a@127.0.0.1").is_err());

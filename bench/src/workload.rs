@@ -66,7 +66,11 @@ impl Workload {
             Workload::Lock => CmdKind::Acquire,
             Workload::Custom(_) => CmdKind::Custom,
         };
-        Cmd { kind, key, token: 0 }
+        Cmd {
+            kind,
+            key,
+            token: 0,
+        }
     }
 }
 
@@ -123,11 +127,15 @@ pub fn parse_workload(text: &str) -> Result<Workload, String> {
             })
             .collect();
         if args.is_empty() || args.len() > CUSTOM_ARGS_MAX {
-            return Err(format!("`{text}`: a custom command needs 1 to {CUSTOM_ARGS_MAX} words"));
+            return Err(format!(
+                "`{text}`: a custom command needs 1 to {CUSTOM_ARGS_MAX} words"
+            ));
         }
         return Ok(Workload::Custom(args));
     }
-    Err(format!("`{text}`: expected set, get, mixed:READ_PCT, incr, lock or custom:\"CMD ARGS\""))
+    Err(format!(
+        "`{text}`: expected set, get, mixed:READ_PCT, incr, lock or custom:\"CMD ARGS\""
+    ))
 }
 
 /// A `--key-dist`.
@@ -152,7 +160,9 @@ pub fn parse_key_dist(text: &str) -> Result<KeyDist, String> {
         .and_then(|s| s.parse::<f64>().ok())
         .ok_or_else(|| format!("`{text}`: expected uniform or zipf:S"))?;
     if !(s > 0.0 && s <= ZIPF_EXPONENT_MAX) {
-        return Err(format!("`{text}`: S must be above 0 and at most {ZIPF_EXPONENT_MAX}"));
+        return Err(format!(
+            "`{text}`: S must be above 0 and at most {ZIPF_EXPONENT_MAX}"
+        ));
     }
     Ok(KeyDist::Zipf(s))
 }
@@ -245,7 +255,11 @@ pub(crate) struct Values {
 
 impl Values {
     pub(crate) fn new(size: usize, verify: bool, seed: u64) -> Values {
-        Values { verify, seed, constant: vec![b'x'; size] }
+        Values {
+            verify,
+            seed,
+            constant: vec![b'x'; size],
+        }
     }
 
     /// Bytes per value.
@@ -283,7 +297,10 @@ mod tests {
 
     #[test]
     fn workloads_parse() {
-        assert_eq!(parse_workload("mixed:90").unwrap(), Workload::Mixed { read_pct: 90 });
+        assert_eq!(
+            parse_workload("mixed:90").unwrap(),
+            Workload::Mixed { read_pct: 90 }
+        );
         assert!(parse_workload("mixed:101").is_err());
         assert_eq!(
             parse_workload("custom:HSET h __key__ __value__").unwrap(),

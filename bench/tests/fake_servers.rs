@@ -26,18 +26,42 @@ fn run_with(args: &[&str]) -> Vec<pinwheel_bench::Report> {
 fn json_report_has_every_field() {
     let server = resp_server(Behaviour::Good);
     let json = temp_path("report.json");
-    let all = with(&["--target", &server.url(), "--connections", "4", "--pipeline", "4", "--json", json.to_str().unwrap()]);
+    let all = with(&[
+        "--target",
+        &server.url(),
+        "--connections",
+        "4",
+        "--pipeline",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     let cfg = config(&refs);
     let reports = pinwheel_bench::run_all(&cfg, &mut |_| {}).unwrap();
     report::write_json(&json, &reports).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let r = &value[0];
-    for field in ["target", "workload", "connections", "pipeline", "rate", "duration_s", "throughput_ops", "latency_us", "errors", "histogram"] {
+    for field in [
+        "target",
+        "workload",
+        "connections",
+        "pipeline",
+        "rate",
+        "duration_s",
+        "throughput_ops",
+        "latency_us",
+        "errors",
+        "histogram",
+    ] {
         assert!(r.get(field).is_some(), "missing {field} in {r}");
     }
     for field in ["p50", "p90", "p99", "p999", "p9999", "max"] {
-        assert!(r["latency_us"][field].as_f64().unwrap() > 0.0, "latency_us.{field} in {r}");
+        assert!(
+            r["latency_us"][field].as_f64().unwrap() > 0.0,
+            "latency_us.{field} in {r}"
+        );
     }
     assert_eq!(r["target"], server.url());
     assert_eq!(r["workload"], "set");
@@ -48,14 +72,25 @@ fn json_report_has_every_field() {
     assert!(r["throughput_ops"].as_f64().unwrap() > 100.0, "{r}");
     assert_eq!(r["errors"], serde_json::json!({}));
     let hist = reports[0].decode_histogram().unwrap();
-    assert_eq!(hist.len(), reports[0].ops, "the histogram holds every measured operation");
+    assert_eq!(
+        hist.len(),
+        reports[0].ops,
+        "the histogram holds every measured operation"
+    );
     assert!(server.commands.load(std::sync::atomic::Ordering::Relaxed) >= reports[0].ops);
 }
 
 #[test]
 fn error_replies_are_counted_by_kind() {
     let server = resp_server(Behaviour::Errors);
-    let reports = run_with(&["--target", &server.url(), "--connections", "2", "--pipeline", "8"]);
+    let reports = run_with(&[
+        "--target",
+        &server.url(),
+        "--connections",
+        "2",
+        "--pipeline",
+        "8",
+    ]);
     let r = &reports[0];
     assert!(r.errors["ERR"] > 100, "{:?}", r.errors);
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
@@ -74,25 +109,56 @@ fn open_loop_shows_a_stall_that_the_closed_loop_hides() {
     let mut open_args = vec!["--target", &url, "--rate", "1000"];
     open_args.extend_from_slice(&args);
     let open = &run(&open_args)[0];
-    assert!(open.latency_us.p999 > 500_000.0, "open loop p99.9 {} µs", open.latency_us.p999);
-    assert!(open.latency_us.p99 > 200_000.0, "open loop p99 {} µs", open.latency_us.p99);
-    assert!(open.ops >= 2_500, "the backlog is sent after the stall: {} ops", open.ops);
+    assert!(
+        open.latency_us.p999 > 500_000.0,
+        "open loop p99.9 {} µs",
+        open.latency_us.p999
+    );
+    assert!(
+        open.latency_us.p99 > 200_000.0,
+        "open loop p99 {} µs",
+        open.latency_us.p99
+    );
+    assert!(
+        open.ops >= 2_500,
+        "the backlog is sent after the stall: {} ops",
+        open.ops
+    );
 
     let server = resp_server(Behaviour::StallOnce);
     let url = server.url();
     let mut closed_args = vec!["--target", &url];
     closed_args.extend_from_slice(&args);
     let closed = &run(&closed_args)[0];
-    assert!(closed.latency_us.max > 900_000.0, "the stall itself is seen once: {:?}", closed.latency_us);
-    assert!(closed.latency_us.p999 < 100_000.0, "closed loop hides it from p99.9: {:?}", closed.latency_us);
+    assert!(
+        closed.latency_us.max > 900_000.0,
+        "the stall itself is seen once: {:?}",
+        closed.latency_us
+    );
+    assert!(
+        closed.latency_us.p999 < 100_000.0,
+        "closed loop hides it from p99.9: {:?}",
+        closed.latency_us
+    );
 }
 
 #[test]
 fn open_loop_keeps_its_rate() {
     let server = resp_server(Behaviour::Good);
-    let reports = run_with(&["--target", &server.url(), "--rate", "2000", "--connections", "4"]);
+    let reports = run_with(&[
+        "--target",
+        &server.url(),
+        "--rate",
+        "2000",
+        "--connections",
+        "4",
+    ]);
     let r = &reports[0];
-    assert!((1800.0..2200.0).contains(&r.throughput_ops), "{}", r.throughput_ops);
+    assert!(
+        (1800.0..2200.0).contains(&r.throughput_ops),
+        "{}",
+        r.throughput_ops
+    );
     assert_eq!(r.rate, Some(2000.0));
     assert!(r.errors.is_empty(), "{:?}", r.errors);
 }
@@ -100,12 +166,30 @@ fn open_loop_keeps_its_rate() {
 #[test]
 fn verify_counts_wrong_values_as_mismatches() {
     let good = resp_server(Behaviour::Good);
-    let r = &run_with(&["--target", &good.url(), "--workload", "mixed:50", "--keys", "500", "--value-size", "32", "--verify"])[0];
+    let r = &run_with(&[
+        "--target",
+        &good.url(),
+        "--workload",
+        "mixed:50",
+        "--keys",
+        "500",
+        "--value-size",
+        "32",
+        "--verify",
+    ])[0];
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(r.ops > 100);
 
     let bad = resp_server(Behaviour::WrongValues);
-    let r = &run_with(&["--target", &bad.url(), "--workload", "get", "--keys", "500", "--verify"])[0];
+    let r = &run_with(&[
+        "--target",
+        &bad.url(),
+        "--workload",
+        "get",
+        "--keys",
+        "500",
+        "--verify",
+    ])[0];
     assert!(r.errors["mismatch"] > 100, "{:?}", r.errors);
     assert_eq!(r.ops, 0);
 }
@@ -113,7 +197,14 @@ fn verify_counts_wrong_values_as_mismatches() {
 #[test]
 fn dropped_connections_are_errors_and_reconnect() {
     let server = resp_server(Behaviour::DropEvery200);
-    let r = &run_with(&["--target", &server.url(), "--connections", "2", "--pipeline", "3"])[0];
+    let r = &run_with(&[
+        "--target",
+        &server.url(),
+        "--connections",
+        "2",
+        "--pipeline",
+        "3",
+    ])[0];
     assert!(r.errors["disconnect"] >= 2, "{:?}", r.errors);
     assert!(r.ops > 1000, "work goes on after reconnecting: {}", r.ops);
 }
@@ -129,8 +220,27 @@ fn garbage_replies_are_protocol_errors() {
 #[test]
 fn workloads_run() {
     let server = resp_server(Behaviour::Good);
-    for workload in ["set", "get", "incr", "lock", "custom:SET __key__ __value__", "mixed:90"] {
-        let r = &run_with(&["--target", &server.url(), "--workload", workload, "--keys", "1", "--verify", "--connections", "3", "--pipeline", "2"])[0];
+    for workload in [
+        "set",
+        "get",
+        "incr",
+        "lock",
+        "custom:SET __key__ __value__",
+        "mixed:90",
+    ] {
+        let r = &run_with(&[
+            "--target",
+            &server.url(),
+            "--workload",
+            workload,
+            "--keys",
+            "1",
+            "--verify",
+            "--connections",
+            "3",
+            "--pipeline",
+            "2",
+        ])[0];
         assert!(r.ops > 50, "{workload}: {} ops", r.ops);
         assert!(r.errors.is_empty(), "{workload}: {:?}", r.errors);
         assert_eq!(r.workload, workload);
@@ -140,7 +250,14 @@ fn workloads_run() {
 #[test]
 fn several_targets_compare_and_plot() {
     let (a, b) = (resp_server(Behaviour::Good), resp_server(Behaviour::Good));
-    let reports = run_with(&["--target", &a.url(), "--target", &b.url(), "--key-dist", "zipf:0.99"]);
+    let reports = run_with(&[
+        "--target",
+        &a.url(),
+        "--target",
+        &b.url(),
+        "--key-dist",
+        "zipf:0.99",
+    ]);
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[1].target, b.url());
     let (first, second) = (temp_path("a.json"), temp_path("b.json"));
@@ -149,7 +266,10 @@ fn several_targets_compare_and_plot() {
     let text = report::compare(&[&first, &second]).unwrap();
     assert!(text.contains("ops/s") && text.contains("x)"), "{text}");
     let table = report::table(&reports);
-    assert!(table.contains(&a.url()) && table.contains("p99.9"), "{table}");
+    assert!(
+        table.contains(&a.url()) && table.contains("p99.9"),
+        "{table}"
+    );
     for name in ["spectrum.svg", "spectrum.png"] {
         let path = temp_path(name);
         pinwheel_bench::plot::plot(&path, &reports).unwrap();
@@ -161,12 +281,23 @@ fn several_targets_compare_and_plot() {
 fn balancing_spreads_requests_as_asked() {
     let (a, b) = (resp_server(Behaviour::Good), resp_server(Behaviour::Good));
     let url = format!("redis://{},{}", a.addr, b.addr);
-    let r = &run_with(&["--target", &url, "--balance", "weighted:3,1", "--connections", "4"])[0];
+    let r = &run_with(&[
+        "--target",
+        &url,
+        "--balance",
+        "weighted:3,1",
+        "--connections",
+        "4",
+    ])[0];
     let (x, y) = (r.addresses[0].ops as f64, r.addresses[1].ops as f64);
     assert!((2.5..3.5).contains(&(x / y)), "{x} vs {y}");
     for balance in ["random", "round-robin", "least-latency"] {
         let r = &run_with(&["--target", &url, "--balance", balance, "--connections", "4"])[0];
-        assert!(r.addresses.iter().all(|a| a.ops > 0), "{balance}: {:?}", r.addresses);
+        assert!(
+            r.addresses.iter().all(|a| a.ops > 0),
+            "{balance}: {:?}",
+            r.addresses
+        );
         assert!(r.errors.is_empty());
     }
 }
@@ -176,7 +307,21 @@ fn etcd_gateway_put_and_get() {
     let server = etcd_server();
     let url = format!("etcd://{}", server.addr);
     for workload in ["set", "get", "mixed:50"] {
-        let r = &run_with(&["--target", &url, "--workload", workload, "--keys", "200", "--value-size", "40", "--verify", "--connections", "2", "--pipeline", "2"])[0];
+        let r = &run_with(&[
+            "--target",
+            &url,
+            "--workload",
+            workload,
+            "--keys",
+            "200",
+            "--value-size",
+            "40",
+            "--verify",
+            "--connections",
+            "2",
+            "--pipeline",
+            "2",
+        ])[0];
         assert!(r.ops > 50, "{workload}: {}", r.ops);
         assert!(r.errors.is_empty(), "{workload}: {:?}", r.errors);
     }
@@ -185,20 +330,44 @@ fn etcd_gateway_put_and_get() {
 #[test]
 fn threads_share_the_load() {
     let server = resp_server(Behaviour::Good);
-    let r = &run_with(&["--target", &server.url(), "--threads", "2", "--connections", "4", "--rate", "1000"])[0];
-    assert!((900.0..1100.0).contains(&r.throughput_ops), "{}", r.throughput_ops);
+    let r = &run_with(&[
+        "--target",
+        &server.url(),
+        "--threads",
+        "2",
+        "--connections",
+        "4",
+        "--rate",
+        "1000",
+    ])[0];
+    assert!(
+        (900.0..1100.0).contains(&r.throughput_ops),
+        "{}",
+        r.throughput_ops
+    );
 }
 
 #[test]
 fn binary_rejects_bad_flags_by_name() {
     let bin = env!("CARGO_BIN_EXE_pinwheel-bench");
-    for (flag, value) in [("--pipeline", "0"), ("--balance", "fastest"), ("--key-dist", "zipf:-1"), ("--rate", "0")] {
-        let out = Command::new(bin).args(["--target", "redis://127.0.0.1:1", flag, value]).output().unwrap();
+    for (flag, value) in [
+        ("--pipeline", "0"),
+        ("--balance", "fastest"),
+        ("--key-dist", "zipf:-1"),
+        ("--rate", "0"),
+    ] {
+        let out = Command::new(bin)
+            .args(["--target", "redis://127.0.0.1:1", flag, value])
+            .output()
+            .unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(flag), "{flag}: {stderr}");
     }
-    let out = Command::new(bin).args(["--target", "etcd://127.0.0.1:1", "--workload", "lock"]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["--target", "etcd://127.0.0.1:1", "--workload", "lock"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--workload"));
 }
@@ -209,16 +378,38 @@ fn binary_runs_and_writes_json() {
     let json = temp_path("bin.json");
     let bin = env!("CARGO_BIN_EXE_pinwheel-bench");
     let out = Command::new(bin)
-        .args(["--target", &server.url(), "--duration", "1s", "--warmup", "0s", "--json", json.to_str().unwrap()])
+        .args([
+            "--target",
+            &server.url(),
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ops/s") && stdout.contains(&server.url()), "{stdout}");
+    assert!(
+        stdout.contains("ops/s") && stdout.contains(&server.url()),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ops/s, p99"), "a line per second off a terminal: {stderr}");
+    assert!(
+        stderr.contains("ops/s, p99"),
+        "a line per second off a terminal: {stderr}"
+    );
     assert!(report::read_json(&json).unwrap()[0].ops > 0);
-    let out = Command::new(bin).args(["compare", json.to_str().unwrap(), json.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["compare", json.to_str().unwrap(), json.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("(1.00x)"));
 }

@@ -13,7 +13,10 @@ use common::run;
 const SHORT: [&str; 4] = ["--duration", "1s", "--warmup", "200ms"];
 
 fn short(args: &[&str]) -> Vec<String> {
-    args.iter().chain(SHORT.iter()).map(|s| s.to_string()).collect()
+    args.iter()
+        .chain(SHORT.iter())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn run_short(args: &[&str]) -> pinwheel_bench::Report {
@@ -33,20 +36,40 @@ impl Drop for Redis {
 
 /// Starts redis-server on a free 127.0.0.1 port, or says why not.
 fn redis_server() -> Option<(Redis, u16)> {
-    if Command::new("redis-server").arg("--version").output().is_err() {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: redis-server is not installed (apt package redis-server)");
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("redis-server")
-        .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .spawn()
         .ok()?;
     let server = Redis(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Some((server, port))
@@ -54,10 +77,32 @@ fn redis_server() -> Option<(Redis, u16)> {
 
 #[test]
 fn redis_server_workloads() {
-    let Some((_server, port)) = redis_server() else { return };
+    let Some((_server, port)) = redis_server() else {
+        return;
+    };
     let url = format!("redis://127.0.0.1:{port}");
-    for workload in ["set", "get", "mixed:80", "incr", "custom:HSET h __key__ __value__"] {
-        let r = run_short(&["--target", &url, "--workload", workload, "--keys", "1000", "--verify", "--value-size", "64", "--connections", "8", "--pipeline", "4"]);
+    for workload in [
+        "set",
+        "get",
+        "mixed:80",
+        "incr",
+        "custom:HSET h __key__ __value__",
+    ] {
+        let r = run_short(&[
+            "--target",
+            &url,
+            "--workload",
+            workload,
+            "--keys",
+            "1000",
+            "--verify",
+            "--value-size",
+            "64",
+            "--connections",
+            "8",
+            "--pipeline",
+            "4",
+        ]);
         assert!(r.ops > 1000, "{workload}: {}", r.ops);
         assert!(r.errors.is_empty(), "{workload}: {:?}", r.errors);
     }
@@ -66,7 +111,11 @@ fn redis_server_workloads() {
     assert!(r.errors["ERR"] > 100, "{:?}", r.errors);
     // The open loop holds its rate against a real server.
     let r = run_short(&["--target", &url, "--rate", "5000", "--connections", "10"]);
-    assert!((4500.0..5500.0).contains(&r.throughput_ops), "{}", r.throughput_ops);
+    assert!(
+        (4500.0..5500.0).contains(&r.throughput_ops),
+        "{}",
+        r.throughput_ops
+    );
 }
 
 #[test]
@@ -78,12 +127,35 @@ fn pinwheel_in_process() {
         .expect("an in-process node starts");
     let url = format!("redis://{}", node.local_addr().unwrap());
     for workload in ["set", "get", "mixed:50", "incr", "lock"] {
-        let r = run_short(&["--target", &url, "--workload", workload, "--keys", "100", "--verify", "--value-size", "32", "--connections", "4", "--pipeline", "2"]);
+        let r = run_short(&[
+            "--target",
+            &url,
+            "--workload",
+            workload,
+            "--keys",
+            "100",
+            "--verify",
+            "--value-size",
+            "32",
+            "--connections",
+            "4",
+            "--pipeline",
+            "2",
+        ]);
         assert!(r.ops > 100, "{workload}: {}", r.ops);
         assert!(r.errors.is_empty(), "{workload}: {:?}", r.errors);
     }
     // One contended lock: every pair still completes, queued FIFO.
-    let r = run_short(&["--target", &url, "--workload", "lock", "--keys", "1", "--connections", "4"]);
+    let r = run_short(&[
+        "--target",
+        &url,
+        "--workload",
+        "lock",
+        "--keys",
+        "1",
+        "--connections",
+        "4",
+    ]);
     assert!(r.ops > 50, "{}", r.ops);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     node.shutdown();

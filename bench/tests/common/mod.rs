@@ -62,7 +62,9 @@ pub fn resp_server(behaviour: Behaviour) -> Fake {
     std::thread::spawn(move || {
         accept_loop(listener, move |socket| {
             let (store, counter, stalled) = (store.clone(), counter.clone(), stalled.clone());
-            std::thread::spawn(move || serve_resp(socket, behaviour, &store, &counter, &stalled, started));
+            std::thread::spawn(move || {
+                serve_resp(socket, behaviour, &store, &counter, &stalled, started)
+            });
         })
     });
     Fake { addr, commands }
@@ -102,7 +104,14 @@ fn serve_resp(
         let n = match socket.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(_) => return,
         };
         buf.extend_from_slice(&chunk[..n]);
@@ -136,13 +145,25 @@ fn serve_resp(
     }
 }
 
-fn answer(args: &[Vec<u8>], behaviour: Behaviour, store: &Mutex<HashMap<Vec<u8>, Vec<u8>>>, tokens: &mut u64, out: &mut Vec<u8>) {
-    let name = args.first().map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+fn answer(
+    args: &[Vec<u8>],
+    behaviour: Behaviour,
+    store: &Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    tokens: &mut u64,
+    out: &mut Vec<u8>,
+) {
+    let name = args
+        .first()
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
     match (behaviour, name.as_slice()) {
         (Behaviour::Errors, _) => out.extend_from_slice(b"-ERR this server says no\r\n"),
         (Behaviour::Garbage, _) => out.extend_from_slice(b"?garbage\r\n"),
         (_, b"SET") if args.len() >= 3 => {
-            store.lock().unwrap().insert(args[1].clone(), args[2].clone());
+            store
+                .lock()
+                .unwrap()
+                .insert(args[1].clone(), args[2].clone());
             out.extend_from_slice(b"+OK\r\n");
         }
         (Behaviour::WrongValues, b"GET") => bulk(out, b"not what you wrote"),
@@ -193,7 +214,14 @@ fn serve_http(mut socket: TcpStream, store: &Mutex<HashMap<String, String>>, cou
         let n = match socket.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(_) => return,
         };
         buf.extend_from_slice(&chunk[..n]);
@@ -204,11 +232,16 @@ fn serve_http(mut socket: TcpStream, store: &Mutex<HashMap<String, String>>, cou
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let key = json["key"].as_str().unwrap_or_default().to_string();
             let reply = if path.ends_with("/put") {
-                store.lock().unwrap().insert(key, json["value"].as_str().unwrap_or_default().to_string());
+                store
+                    .lock()
+                    .unwrap()
+                    .insert(key, json["value"].as_str().unwrap_or_default().to_string());
                 r#"{"header":{"revision":"1"}}"#.to_string()
             } else {
                 match store.lock().unwrap().get(&key) {
-                    Some(v) => format!(r#"{{"header":{{}},"kvs":[{{"key":"{key}","value":"{v}"}}],"count":"1"}}"#),
+                    Some(v) => format!(
+                        r#"{{"header":{{}},"kvs":[{{"key":"{key}","value":"{v}"}}],"count":"1"}}"#
+                    ),
                     None => r#"{"header":{}}"#.to_string(),
                 }
             };
@@ -233,12 +266,20 @@ fn http_request(buf: &[u8]) -> Option<(String, Vec<u8>, usize)> {
     let path = head.split_whitespace().nth(1)?.to_string();
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     if buf.len() < head_end + length {
         return None;
     }
-    Some((path, buf[head_end..head_end + length].to_vec(), head_end + length))
+    Some((
+        path,
+        buf[head_end..head_end + length].to_vec(),
+        head_end + length,
+    ))
 }
 
 /// A run configuration from command-line words, as the binary parses them.
@@ -256,7 +297,11 @@ pub fn run(args: &[&str]) -> Vec<Report> {
 
 /// A path in a fresh temporary directory.
 pub fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pinwheel-bench-test-{}-{}", std::process::id(), name));
+    let dir = std::env::temp_dir().join(format!(
+        "pinwheel-bench-test-{}-{}",
+        std::process::id(),
+        name
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
