@@ -249,6 +249,9 @@ pub fn read_json(path: &Path) -> anyhow::Result<Vec<Report>> {
     reports.with_context(|| format!("{} is not a pinwheel-bench report", path.display()))
 }
 
+/// Reads one figure out of a report, for a row of the comparison table.
+type Metric = fn(&Report) -> f64;
+
 /// `compare`: every target of every file side by side, with each value's
 /// ratio to the first target's.
 pub fn compare(files: &[impl AsRef<Path>]) -> anyhow::Result<String> {
@@ -260,7 +263,7 @@ pub fn compare(files: &[impl AsRef<Path>]) -> anyhow::Result<String> {
         }
     }
     anyhow::ensure!(!reports.is_empty(), "no reports in the files given");
-    let rows: [(&str, fn(&Report) -> f64); 8] = [
+    let rows: [(&str, Metric); 8] = [
         ("ops/s", |r| r.throughput_ops),
         ("p50 µs", |r| r.latency_us.p50),
         ("p90 µs", |r| r.latency_us.p90),

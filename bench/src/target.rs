@@ -218,7 +218,7 @@ impl Balancer {
                 best
             }
             Balance::LeastLatency => {
-                if self.picks % LEAST_LATENCY_PROBE_EVERY == 0 {
+                if self.picks.is_multiple_of(LEAST_LATENCY_PROBE_EVERY) {
                     return round_robin;
                 }
                 let mut best = 0;

@@ -70,15 +70,23 @@ pub(crate) struct CoreCtx {
     pub clients: RefCell<ahash::AHashMap<u64, Rc<ClientRecord>>>,
     timers: RefCell<Timers>,
     parked: RefCell<ahash::AHashMap<u64, Parked>>,
-    /// Lock grants that went to a remote request whose client has gone:
-    /// request id → (owning core, group, lock name).
-    abandoned: RefCell<ahash::AHashMap<u64, (usize, u32, Vec<u8>)>>,
+    /// Lock grants that went to a remote request whose client has gone,
+    /// by request id.
+    abandoned: RefCell<ahash::AHashMap<u64, AbandonedWait>>,
     next_waiter: Cell<u64>,
     rng: Cell<u64>,
     /// Fires when the core must stop accepting and finish its clients.
     pub drain: Shutdown,
     /// Fires when the core must leave.
     exit: Shutdown,
+}
+
+/// A remote lock wait whose client left before the answer came: if the
+/// answer is a grant, the lock must be released on the owning core.
+struct AbandonedWait {
+    owner: usize,
+    group: u32,
+    name: Vec<u8>,
 }
 
 /// Current Unix time in milliseconds: the timestamp a write carries.
@@ -366,7 +374,7 @@ impl CoreCtx {
     /// a lock, release it.
     fn on_abandoned_reply(&self, id: u64, response: Response) {
         let abandoned = self.abandoned.borrow_mut().remove(&id);
-        let Some((owner, group, name)) = abandoned else {
+        let Some(AbandonedWait { owner, group, name }) = abandoned else {
             return;
         };
         if let Response::Reply(Reply::Int(token)) = response {
@@ -524,10 +532,14 @@ impl Drop for RemoteWaitGuard<'_> {
         }
         self.ctx.outbox.forget(id);
         let name = self.name.to_vec();
-        self.ctx
-            .abandoned
-            .borrow_mut()
-            .insert(id, (self.owner, self.group, name.clone()));
+        self.ctx.abandoned.borrow_mut().insert(
+            id,
+            AbandonedWait {
+                owner: self.owner,
+                group: self.group,
+                name: name.clone(),
+            },
+        );
         let request = Request::CancelWait {
             group: self.group,
             name,

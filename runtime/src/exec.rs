@@ -133,7 +133,7 @@ fn split_by_group(ctx: &CoreCtx, args: &[&[u8]], step: usize) -> Vec<(u32, Small
 /// group (hash tags make that so); otherwise each group's part is atomic
 /// and the whole is not.
 async fn multi_key(ctx: &Rc<CoreCtx>, spec: &CommandSpec, args: &[&[u8]], step: usize) -> Reply {
-    if (args.len() - 1) % step != 0 {
+    if !(args.len() - 1).is_multiple_of(step) {
         return wrong_arity(spec);
     }
     let now_ms = unix_ms();

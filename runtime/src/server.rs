@@ -480,7 +480,7 @@ async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
                 .collect();
             Reply::Map(pairs)
         }
-        b"SET" if args.len() >= 4 && args.len() % 2 == 0 => config_set(ctx, &args[2..]),
+        b"SET" if args.len() >= 4 && args.len().is_multiple_of(2) => config_set(ctx, &args[2..]),
         b"RESETSTAT" if args.len() == 2 => {
             ctx.on_all_cores(|c| *c.stats.borrow_mut() = Stats::default())
                 .await;

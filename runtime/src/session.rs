@@ -1,7 +1,6 @@
 //! A client connection's state and the `Handler` the network loop drives.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -103,26 +102,20 @@ impl Drop for Session {
 }
 
 impl Handler for Session {
-    fn call<'a>(
-        &'a mut self,
-        args: Args<'a>,
-        out: &'a mut RespWriter,
-    ) -> impl Future<Output = Flow> + 'a {
-        async move {
-            let slices: ArgSlices = args.iter().collect();
-            let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices).await;
-            if let Some(record) = &self.state.record {
-                record.last_command.set(executed.finished);
-                record.last_cmd.set(executed.cmd);
-                record.protocol.set(self.state.protocol);
-            }
-            out.set_protocol(self.state.protocol);
-            write_reply(out, &executed.reply);
-            if self.state.quit {
-                Flow::Close
-            } else {
-                Flow::Continue
-            }
+    async fn call<'a>(&'a mut self, args: Args<'a>, out: &'a mut RespWriter) -> Flow {
+        let slices: ArgSlices = args.iter().collect();
+        let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices).await;
+        if let Some(record) = &self.state.record {
+            record.last_command.set(executed.finished);
+            record.last_cmd.set(executed.cmd);
+            record.protocol.set(self.state.protocol);
+        }
+        out.set_protocol(self.state.protocol);
+        write_reply(out, &executed.reply);
+        if self.state.quit {
+            Flow::Close
+        } else {
+            Flow::Continue
         }
     }
 

@@ -87,29 +87,6 @@ impl Stats {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_adds_counts_and_keeps_percentiles() {
-        let mut a = Stats::default();
-        let mut b = Stats::default();
-        for ns in 1..=1000 {
-            a.record(Cmd::Get, ns * 1000);
-        }
-        b.record(Cmd::Get, 5_000_000);
-        b.record(Cmd::Set, 10);
-        a.merge(&b);
-        assert_eq!(a.histogram(Cmd::Get).unwrap().len(), 1001);
-        assert_eq!(a.commands_processed(), 1002);
-        let p50 = a.histogram(Cmd::Get).unwrap().value_at_quantile(0.5);
-        assert!((495_000..=505_000).contains(&p50), "p50 {p50}");
-        let names: Vec<Cmd> = a.histograms().map(|(c, _)| c).collect();
-        assert_eq!(names, vec![Cmd::Get, Cmd::Set]);
-    }
-}
-
 /// A histogram in HDR's V2 format, base64-encoded (for `LATENCY DUMP`).
 pub fn encode_histogram(histogram: &Histogram<u64>) -> Vec<u8> {
     use base64::Engine as _;
@@ -132,4 +109,27 @@ pub fn decode_histogram(encoded: &[u8]) -> Result<Histogram<u64>, String> {
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("not an HDR V2 histogram: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_keeps_percentiles() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        for ns in 1..=1000 {
+            a.record(Cmd::Get, ns * 1000);
+        }
+        b.record(Cmd::Get, 5_000_000);
+        b.record(Cmd::Set, 10);
+        a.merge(&b);
+        assert_eq!(a.histogram(Cmd::Get).unwrap().len(), 1001);
+        assert_eq!(a.commands_processed(), 1002);
+        let p50 = a.histogram(Cmd::Get).unwrap().value_at_quantile(0.5);
+        assert!((495_000..=505_000).contains(&p50), "p50 {p50}");
+        let names: Vec<Cmd> = a.histograms().map(|(c, _)| c).collect();
+        assert_eq!(names, vec![Cmd::Get, Cmd::Set]);
+    }
 }

@@ -134,7 +134,7 @@ fn serve_resp(
             answer(&args, behaviour, store, &mut tokens, &mut out);
             counter.fetch_add(1, Ordering::Relaxed);
             served += 1;
-            if behaviour == Behaviour::DropEvery200 && served % 200 == 0 {
+            if behaviour == Behaviour::DropEvery200 && served.is_multiple_of(200) {
                 let _ = socket.write_all(&out);
                 return;
             }
@@ -245,7 +245,7 @@ fn serve_http(mut socket: TcpStream, store: &Mutex<HashMap<String, String>>, cou
                     None => r#"{"header":{}}"#.to_string(),
                 }
             };
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}", reply.len()).as_bytes());
             } else {
                 let (a, b) = reply.split_at(reply.len() / 2);
