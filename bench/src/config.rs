@@ -78,7 +78,7 @@ pub struct RunConfig {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=CONNECTIONS_MAX as u64))]
     pub connections: u64,
     /// Requests per batch in the closed loop; most requests outstanding per
-    /// connection in the open loop.
+    /// connection in the open loop. The lock workload takes 1 only.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=PIPELINE_MAX as u64))]
     pub pipeline: u64,
     /// Load threads, each an epoll loop over its share of the connections.
@@ -137,6 +137,17 @@ impl RunConfig {
                     ));
                 }
             }
+        }
+        if self.workload == Workload::Lock && self.pipeline > 1 {
+            // A LOCK.ACQUIRE that waits holds up every command behind it on
+            // its connection, release included: pipelined pairs on two
+            // connections can each hold the lock the other waits for.
+            return Err(format!(
+                "--pipeline {}: the lock workload runs one pair at a time per \
+                 connection (a waiting acquire blocks its connection); \
+                 use more --connections instead",
+                self.pipeline
+            ));
         }
         if let Some(path) = &self.plot {
             crate::plot::check_extension(path)?;
@@ -241,5 +252,26 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["pinwheel-bench", "compare", "a.json", "b.json"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Compare { files }) if files.len() == 2));
+    }
+
+    #[test]
+    fn lock_pairs_are_not_pipelined() {
+        let parse = |pipeline: &str| {
+            Cli::try_parse_from([
+                "pinwheel-bench",
+                "--target",
+                "redis://127.0.0.1:1",
+                "--workload",
+                "lock",
+                "--pipeline",
+                pipeline,
+            ])
+            .unwrap()
+            .run
+            .validate()
+        };
+        assert!(parse("1").is_ok());
+        let err = parse("2").unwrap_err();
+        assert!(err.contains("--pipeline 2"), "{err}");
     }
 }

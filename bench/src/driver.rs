@@ -46,6 +46,9 @@ const EVENTS_PER_POLL: usize = 1024;
 /// significant digits; longer latencies are clamped to it.
 pub(crate) const LATENCY_MAX_NS: u64 = 60_000_000_000;
 const TIMER_TOKEN: Token = Token(usize::MAX - 1);
+/// After a run, how long lock pairs still in flight get to finish (their
+/// releases sent) before the connections close.
+const LOCK_DRAIN_MAX: Duration = Duration::from_secs(2);
 
 /// A fresh latency histogram, in nanoseconds.
 pub(crate) fn histogram() -> Histogram<u64> {
@@ -286,7 +289,42 @@ impl<'a> Worker<'a> {
         }
         // The last, possibly partial, second.
         self.send_tick();
+        self.release_held_locks();
         self.result
+    }
+
+    /// After the run, lets outstanding lock pairs finish so no lock stays
+    /// held for its whole TTL by a client that has gone: the next run (or
+    /// target) would otherwise queue behind it. Bounded by
+    /// [`LOCK_DRAIN_MAX`]; a waiter still queued then leaves when its
+    /// connection closes, which the server handles.
+    fn release_held_locks(&mut self) {
+        let deadline = Instant::now() + LOCK_DRAIN_MAX;
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        while self.lock_pair_in_flight() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            if self.poll.poll(&mut events, Some(deadline - now)).is_err() {
+                return;
+            }
+            for event in events.iter() {
+                if event.token() != TIMER_TOKEN {
+                    self.read(event.token().0);
+                }
+            }
+        }
+    }
+
+    fn lock_pair_in_flight(&self) -> bool {
+        self.conns.iter().any(|conn| {
+            conn.stream.is_some()
+                && conn
+                    .pending
+                    .iter()
+                    .any(|p| matches!(p.cmd.kind, CmdKind::Acquire | CmdKind::Release))
+        })
     }
 
     fn housekeeping(&mut self, now: Instant) {

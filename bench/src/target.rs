@@ -219,7 +219,10 @@ impl Balancer {
             }
             Balance::LeastLatency => {
                 if self.picks.is_multiple_of(LEAST_LATENCY_PROBE_EVERY) {
-                    return round_robin;
+                    // Probes take their own turn: `picks % count` at every
+                    // 64th pick would probe the same address forever.
+                    let probe = self.picks / LEAST_LATENCY_PROBE_EVERY;
+                    return (probe % self.count as u64) as usize;
                 }
                 let mut best = 0;
                 for i in 1..self.count {
@@ -278,5 +281,20 @@ mod tests {
         b.observe(1, 100);
         let fast = (0..100).filter(|_| b.pick() == 1).count();
         assert!(fast > 90, "{fast}");
+    }
+
+    #[test]
+    fn least_latency_still_probes_every_slow_address() {
+        for count in 2..=3 {
+            for slow in 0..count {
+                let mut b = Balancer::new(Balance::LeastLatency, count, 1);
+                for address in 0..count {
+                    b.observe(address, if address == slow { 900 } else { 100 });
+                }
+                let picks = 64 * count * 4;
+                let probes = (0..picks).filter(|_| b.pick() == slow).count();
+                assert_eq!(probes, 4, "slow address {slow} of {count}");
+            }
+        }
     }
 }
