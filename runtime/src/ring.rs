@@ -18,8 +18,16 @@ pub struct HashRing {
     /// Ring points sorted by position, each naming the group that owns the
     /// arc ending at it.
     points: Vec<(u64, u32)>,
+    /// For each of the `2^BUCKET_BITS` equal slices of the ring, the index
+    /// of the first point at or after the slice's start, so a lookup
+    /// searches a handful of points instead of the whole ring.
+    bucket_first: Vec<u32>,
     groups: u32,
 }
+
+/// The ring is cut into `2^BUCKET_BITS` slices for lookups: with 128
+/// points per group, a slice holds about `groups / 512` points.
+const BUCKET_BITS: u32 = 16;
 
 impl HashRing {
     /// A ring of `groups` groups. Panics on 0 or more than [`GROUPS_MAX`]
@@ -34,7 +42,17 @@ impl HashRing {
             }
         }
         points.sort_unstable();
-        HashRing { points, groups }
+        let bucket_first = (0..1u64 << BUCKET_BITS)
+            .map(|bucket| {
+                let start = bucket << (64 - BUCKET_BITS);
+                points.partition_point(|&(p, _)| p < start) as u32
+            })
+            .collect();
+        HashRing {
+            points,
+            bucket_first,
+            groups,
+        }
     }
 
     /// How many groups the ring has.
@@ -47,7 +65,15 @@ impl HashRing {
     /// in Redis Cluster.
     pub fn group_of(&self, key: &[u8]) -> u32 {
         let position = point(hash_tag(key));
-        let index = self.points.partition_point(|&(p, _)| p < position);
+        let bucket = (position >> (64 - BUCKET_BITS)) as usize;
+        let first = self.bucket_first[bucket] as usize;
+        let end = self
+            .bucket_first
+            .get(bucket + 1)
+            .map_or(self.points.len(), |&next| next as usize);
+        // The answer is the first point at or after `position`: inside this
+        // slice, or else the first point of a later slice, which is `end`.
+        let index = first + self.points[first..end].partition_point(|&(p, _)| p < position);
         self.points[index % self.points.len()].1
     }
 }
@@ -97,6 +123,20 @@ mod tests {
     }
 
     const PINNED_64: [u32; 5] = [59, 6, 3, 49, 34];
+
+    #[test]
+    fn bucketed_lookup_agrees_with_a_search_of_the_whole_ring() {
+        for groups in [1, 3, 64, GROUPS_MAX] {
+            let ring = HashRing::new(groups);
+            for n in 0..20_000u32 {
+                let key = format!("key:{n}");
+                let position = point(key.as_bytes());
+                let index = ring.points.partition_point(|&(p, _)| p < position);
+                let expected = ring.points[index % ring.points.len()].1;
+                assert_eq!(ring.group_of(key.as_bytes()), expected, "{key} of {groups}");
+            }
+        }
+    }
 
     #[test]
     fn hash_tags_share_a_group() {
