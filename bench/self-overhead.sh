@@ -11,6 +11,7 @@ CONNS=50
 REQUESTS=${REQUESTS:-300000}   # redis-benchmark request count per run
 DURATION=${DURATION:-5s}       # pinwheel-bench measured time per run
 cd "$(dirname "$0")/.."
+TABLE=$(mktemp)
 # BENCH=path overrides the binary (and skips the release build).
 if [ -z "${BENCH:-}" ]; then
   cargo build --release -p pinwheel-bench >&2
@@ -30,4 +31,15 @@ for P in 1 16; do
          | sed -n 's/.*"throughput_ops": \([0-9.]*\).*/\1/p' | head -1)
     printf '%-9s %-4s %14.0f %14.0f %7.2f\n' "$P" "$RUN" "$RB" "$PB" "$(echo "$PB / $RB" | bc -l)"
   done
-done
+done | tee "$TABLE"
+# One run says little on a VM whose throughput swings several-fold: the
+# verdict is the median of the per-run ratios.
+awk '$1 ~ /^[0-9]+$/ { r[$1] = r[$1] " " $5 }
+END {
+  for (p in r) {
+    n = split(r[p], a, " ")
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    m = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    printf "pipeline %s: median ratio %.2f over %d runs\n", p, m, n
+  }
+}' "$TABLE"
