@@ -204,7 +204,7 @@ mod tests {
             body: Body::Accept(Accept {
                 ballot: Ballot { round: 3, node: 1 },
                 first_slot: 9,
-                entries: vec![Entry::Batch(vec![b"set k v".to_vec()]), Entry::Noop],
+                entries: vec![Entry::Batch(vec![b"set k v".to_vec()].into()), Entry::Noop],
                 commit: 8,
             }),
         }

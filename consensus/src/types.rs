@@ -1,5 +1,7 @@
 //! The nouns of the protocol: node ids, slots, ballots and log entries.
 
+use std::sync::Arc;
+
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// A replica's identity inside its shard group.
@@ -58,8 +60,12 @@ pub enum Entry {
     /// Fills a slot a new leader found empty, and marks the start of its
     /// ballot so it can serve lease reads once it commits.
     Noop,
-    /// A batch of client commands, opaque to consensus.
-    Batch(Vec<Vec<u8>>),
+    /// A batch of client commands, opaque to consensus. Shared, not owned:
+    /// an entry goes to every follower, to storage and to the state
+    /// machine, and each of those is a reference-count increment instead of
+    /// one allocation per command (which was most of the in-memory
+    /// benchmark's time).
+    Batch(Arc<[Vec<u8>]>),
     /// A configuration entry. Membership change is a later issue: today the
     /// replica commits and delivers it like any other entry but does not act
     /// on it. It is here so the log format already has room for it.

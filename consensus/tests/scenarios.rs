@@ -85,7 +85,7 @@ impl Cluster {
                 assert_eq!(c.slot, self.applied_slot[i] + 1, "node {i} skipped a slot");
                 self.applied_slot[i] = c.slot;
                 if let Entry::Batch(commands) = c.entry {
-                    self.applied[i].extend(commands);
+                    self.applied[i].extend(commands.iter().cloned());
                 }
             }
             let want_snapshot = ready.snapshot_wanted.is_some();
@@ -492,7 +492,7 @@ fn restarted_acceptor_keeps_its_promise_and_accepted_values() {
     let disk: &Vec<SlotEntry> = &cluster.disks[follower].entries;
     assert!(disk
         .iter()
-        .any(|e| e.entry == Entry::Batch(vec![b"durable".to_vec()])));
+        .any(|e| e.entry == Entry::Batch(vec![b"durable".to_vec()].into())));
     cluster.run_for(1_000);
     assert_eq!(cluster.applied[follower], cluster.applied[leader]);
 }

@@ -207,7 +207,7 @@ fn parse(body: &[u8]) -> Option<Record> {
                         let len = c.u32()? as usize;
                         items.push(c.take(len)?.to_vec());
                     }
-                    Entry::Batch(items)
+                    Entry::Batch(items.into())
                 }
                 _ => {
                     let n = c.u32()?;
@@ -247,7 +247,7 @@ mod tests {
             disk.write_entry(&SlotEntry {
                 slot: 1,
                 ballot: b,
-                entry: Entry::Batch(vec![vec![7; 30]]),
+                entry: Entry::Batch(vec![vec![7; 30]].into()),
             });
             disk.sync();
             disk.write_entry(&SlotEntry {

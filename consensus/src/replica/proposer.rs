@@ -203,7 +203,7 @@ impl Replica {
         let batch = std::mem::take(&mut leader.pending);
         leader.pending_bytes = 0;
         let slot = leader.next_slot;
-        self.propose_slots(vec![(slot, Entry::Batch(batch))]);
+        self.propose_slots(vec![(slot, Entry::Batch(batch.into()))]);
     }
 
     /// Phase 2a for consecutive slots starting at the leader's next slot.
