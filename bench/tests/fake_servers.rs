@@ -116,7 +116,9 @@ fn open_loop_shows_a_stall_that_the_closed_loop_hides() {
     // open loop charges each with its wait from when it was due. It may
     // have 64 requests outstanding, so the backlog drains in a few round
     // trips even where every wake-up from idle is slow (this VM's are).
-    let args = ["--connections", "1", "--duration", "3s", "--warmup", "0s"];
+    // The run lasts 4 s so that a client whose first command goes out up to
+    // 1.5 s late on a loaded machine still sees the whole stall end.
+    let args = ["--connections", "1", "--duration", "4s", "--warmup", "0s"];
     let server = resp_server(Behaviour::StallOnce);
     let url = server.url();
     let mut open_args = vec!["--target", &url, "--rate", "1000", "--pipeline", "64"];

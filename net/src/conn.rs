@@ -38,6 +38,11 @@ pub trait Handler {
 
     /// The client broke the protocol or a limit; the connection closes.
     fn protocol_error(&mut self) {}
+
+    /// New input was read; the commands in it follow. A handler that times
+    /// commands can read the clock here once and chain from one command's
+    /// end to the next command's start.
+    fn input_arrived(&mut self) {}
 }
 
 /// Bytes asked of the socket per read; also the read buffer's resting size.
@@ -96,7 +101,7 @@ pub async fn serve_connection<H: Handler>(
         match read {
             None => return Ending::Shutdown,
             Some(Ok(0)) => return Ending::ClientClosed,
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => handler.input_arrived(),
             Some(Err(_)) => return Ending::Io,
         }
     }

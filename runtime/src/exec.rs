@@ -23,13 +23,15 @@ pub(crate) struct Executed {
     pub finished: Instant,
 }
 
-/// Runs one command for a client and records its service time.
+/// Runs one command for a client and records its service time, counted
+/// from `started` (when the command could begin: its input arrived, or the
+/// command before it in the pipeline finished).
 pub(crate) async fn execute(
     ctx: &Rc<CoreCtx>,
     session: &mut SessionState,
     args: &[&[u8]],
+    started: Instant,
 ) -> Executed {
-    let started = Instant::now();
     let spec = match lookup(args[0]) {
         Some(spec) if spec.kind != Kind::Internal => spec,
         _ => {
@@ -41,7 +43,8 @@ pub(crate) async fn execute(
         }
     };
     let reply = if spec.arity_ok(args.len()) {
-        dispatch(ctx, session, spec, args).await
+        let now_ms = unix_ms();
+        dispatch(ctx, session, spec, args, now_ms).await
     } else {
         wrong_arity(spec)
     };
@@ -64,7 +67,7 @@ pub(crate) async fn execute_embedded(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply
         return Reply::err("ERR empty command");
     }
     let mut session = SessionState::embedded();
-    execute(ctx, &mut session, args).await.reply
+    execute(ctx, &mut session, args, Instant::now()).await.reply
 }
 
 async fn dispatch(
@@ -72,15 +75,16 @@ async fn dispatch(
     session: &mut SessionState,
     spec: &CommandSpec,
     args: &[&[u8]],
+    now_ms: u64,
 ) -> Reply {
     match spec.keys {
         Keys::None => crate::server::run(ctx, session, spec.cmd, args).await,
         Keys::First => {
             let group = ctx.node.ring.group_of(args[1]);
-            ctx.on_group(group, spec.cmd, args, unix_ms()).await
+            ctx.on_group(group, spec.cmd, args, now_ms).await
         }
-        Keys::Each { step } => multi_key(ctx, spec, args, step as usize).await,
-        Keys::Keyspace => keyspace(ctx, spec.cmd, args).await,
+        Keys::Each { step } => multi_key(ctx, spec, args, step as usize, now_ms).await,
+        Keys::Keyspace => keyspace(ctx, spec.cmd, args, now_ms).await,
     }
 }
 
@@ -132,11 +136,16 @@ fn split_by_group(ctx: &CoreCtx, args: &[&[u8]], step: usize) -> Vec<(u32, Small
 /// gathered in the client's key order. Atomic when every key lives in one
 /// group (hash tags make that so); otherwise each group's part is atomic
 /// and the whole is not.
-async fn multi_key(ctx: &Rc<CoreCtx>, spec: &CommandSpec, args: &[&[u8]], step: usize) -> Reply {
+async fn multi_key(
+    ctx: &Rc<CoreCtx>,
+    spec: &CommandSpec,
+    args: &[&[u8]],
+    step: usize,
+    now_ms: u64,
+) -> Reply {
     if !(args.len() - 1).is_multiple_of(step) {
         return wrong_arity(spec);
     }
-    let now_ms = unix_ms();
     let split = split_by_group(ctx, args, step);
     if split.len() == 1 {
         return ctx.on_group(split[0].0, spec.cmd, args, now_ms).await;
@@ -244,8 +253,7 @@ async fn msetnx_across_groups(
 }
 
 /// Whole-keyspace commands, fanned out to every core.
-async fn keyspace(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]]) -> Reply {
-    let now_ms = unix_ms();
+async fn keyspace(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
     match cmd {
         Cmd::Dbsize => {
             let sizes = ctx

@@ -64,6 +64,9 @@ impl SessionState {
 pub(crate) struct Session {
     ctx: Rc<CoreCtx>,
     state: SessionState,
+    /// When the last command of the current input finished: the next one's
+    /// start, so a pipeline costs one clock reading per command.
+    last_finished: Option<Instant>,
 }
 
 impl Session {
@@ -91,6 +94,7 @@ impl Session {
                 quit: false,
                 record: Some(record),
             },
+            last_finished: None,
         }
     }
 }
@@ -104,7 +108,9 @@ impl Drop for Session {
 impl Handler for Session {
     async fn call<'a>(&'a mut self, args: Args<'a>, out: &'a mut RespWriter) -> Flow {
         let slices: ArgSlices = args.iter().collect();
-        let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices).await;
+        let started = self.last_finished.unwrap_or_else(Instant::now);
+        let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices, started).await;
+        self.last_finished = Some(executed.finished);
         if let Some(record) = &self.state.record {
             record.last_command.set(executed.finished);
             record.last_cmd.set(executed.cmd);
@@ -127,6 +133,10 @@ impl Handler for Session {
 
     fn protocol_error(&mut self) {
         self.ctx.stats.borrow_mut().protocol_errors += 1;
+    }
+
+    fn input_arrived(&mut self) {
+        self.last_finished = None;
     }
 }
 

@@ -213,14 +213,14 @@ impl Group {
         if data.len() > self.limits.value_max_bytes {
             return Err(TOO_BIG);
         }
-        self.keys.purge_if_expired(key, now_ms);
+        let held = self.keys.purge_if_expired(key, now_ms);
         if let Ttl::At(deadline) = ttl {
             if deadline <= now_ms {
                 self.keys.remove(key);
                 return Ok(());
             }
         }
-        if self.keys.live(key, now_ms).is_none() {
+        if !held {
             self.make_room(1, now_ms)?;
         }
         self.keys.insert(key, data, ttl);

@@ -66,14 +66,16 @@ impl Keyspace {
     }
 
     /// Removes `key` if it has expired at `now_ms`; writes call this first so
-    /// that an expired key behaves exactly like a missing one.
-    pub fn purge_if_expired(&mut self, key: &[u8], now_ms: u64) {
-        let expired = self
-            .map
-            .get(key)
-            .is_some_and(|value| is_expired(value.deadline_ms, now_ms));
-        if expired {
-            self.remove(key);
+    /// that an expired key behaves exactly like a missing one. True when the
+    /// key is held (and live) afterwards.
+    pub fn purge_if_expired(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.map.get(key) {
+            None => false,
+            Some(value) if is_expired(value.deadline_ms, now_ms) => {
+                self.remove(key);
+                false
+            }
+            Some(_) => true,
         }
     }
 
@@ -86,8 +88,11 @@ impl Keyspace {
     /// Stores `data` under `key`, creating it if needed, and applies `ttl`.
     /// Limits are the caller's business.
     pub fn insert(&mut self, key: &[u8], data: Vec<u8>, ttl: Ttl) {
-        match self.map.get_mut(key) {
-            Some(value) => value.data = data,
+        let deadline_now = match self.map.get_mut(key) {
+            Some(value) => {
+                value.data = data;
+                value.deadline_ms
+            }
             None => {
                 let shared: Key = Arc::from(key);
                 self.order.insert((stable_hash(key), shared.clone()));
@@ -96,13 +101,17 @@ impl Keyspace {
                     deadline_ms: None,
                 };
                 self.map.insert(shared, value);
+                None
             }
-        }
-        if ttl != Ttl::Keep {
-            let deadline = match ttl {
-                Ttl::At(deadline) => Some(deadline),
-                _ => None,
-            };
+        };
+        // The common overwrite (plain SET of a key without a TTL) touches
+        // the map once; the deadline index only when the deadline changes.
+        let deadline = match ttl {
+            Ttl::Keep => return,
+            Ttl::Clear => None,
+            Ttl::At(deadline) => Some(deadline),
+        };
+        if deadline != deadline_now {
             self.set_deadline(key, deadline);
         }
     }
