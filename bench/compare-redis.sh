@@ -17,6 +17,7 @@
 #   RAW=results.tsv bash bench/compare-redis.sh # also keep every measurement
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rounds=${ROUNDS:-5}
 p16_requests=${P16_REQUESTS:-1000000}
 p1_requests=${P1_REQUESTS:-200000}
@@ -30,15 +31,6 @@ pinwheel=target/release/pinwheel
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 100); do
-        redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "server on port $1 did not start" >&2
-    exit 1
-}
 
 redis-server --port "${port[redis]}" --save '' --appendonly no >/dev/null 2>&1 &
 pids+=($!)
@@ -71,12 +63,7 @@ for round in $(seq "$rounds"); do
 done
 
 # Medians, and the median of the per-round ratios to redis-server.
-awk '
-function median(list,    n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk "$MEDIAN_AWK"'
 { set[$2, $3] = set[$2, $3] " " $4; get[$2, $3] = get[$2, $3] " " $5; s[$1, $2, $3] = $4; g[$1, $2, $3] = $5; rounds[$1] = 1 }
 END {
     printf "%-12s %-4s %12s %12s %8s %8s\n", "server", "P", "SET ops/s", "GET ops/s", "SET ×", "GET ×"

@@ -17,6 +17,7 @@
 #   ROUNDS=3 DURATION=10s CORES=2 bash bench/locks-vs-set.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rounds=${ROUNDS:-5}
 duration=${DURATION:-5s}
 cores=${CORES:-1}
@@ -27,7 +28,7 @@ cargo build --release -p pinwheel -p pinwheel-bench --quiet
 target/release/pinwheel serve --listen "127.0.0.1:$port" --cores "$cores" --log-level warn >/dev/null 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do redis-cli -p "$port" PING >/dev/null 2>&1 && break; sleep 0.1; done
+wait_port "$port"
 
 # One run; appends "round name ops/s p50 p99 errors" to $raw.
 measure() {

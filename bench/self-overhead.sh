@@ -11,6 +11,7 @@ CONNS=50
 REQUESTS=${REQUESTS:-300000}   # redis-benchmark request count per run
 DURATION=${DURATION:-5s}       # pinwheel-bench measured time per run
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 TABLE=$(mktemp)
 # BENCH=path overrides the binary (and skips the release build).
 if [ -z "${BENCH:-}" ]; then
@@ -20,7 +21,7 @@ fi
 redis-server --save '' --appendonly no --port "$PORT" --bind 127.0.0.1 --daemonize no >/dev/null &
 SERVER=$!
 trap 'kill "$SERVER"' EXIT
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+wait_port "$PORT"
 printf '%-9s %-4s %14s %14s %7s\n' pipeline run redis-benchmark pinwheel-bench ratio
 for P in 1 16; do
   for RUN in $(seq "$RUNS"); do
@@ -34,12 +35,7 @@ for P in 1 16; do
 done | tee "$TABLE"
 # One run says little on a VM whose throughput swings several-fold: the
 # verdict is the median of the per-run ratios.
-awk '$1 ~ /^[0-9]+$/ { r[$1] = r[$1] " " $5 }
+awk "$MEDIAN_AWK"'$1 ~ /^[0-9]+$/ { r[$1] = r[$1] " " $5 }
 END {
-  for (p in r) {
-    n = split(r[p], a, " ")
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    m = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    printf "pipeline %s: median ratio %.2f over %d runs\n", p, m, n
-  }
+  for (p in r) printf "pipeline %s: median ratio %.2f over %d runs\n", p, median(r[p]), split(r[p], runs, " ")
 }' "$TABLE"
