@@ -1320,20 +1320,24 @@ impl LocalExecutor {
         self.reactor.need_preempt()
     }
 
+    /// Runs task queues until they are all idle (returns `false`: the caller
+    /// may park) or until preempted (returns `true`: it may not).
+    ///
+    /// PINWHEEL PATCH: 0.9.0 returned `false` when preempted before the first
+    /// queue ran, and the caller then parked with runnable queues and nothing
+    /// left to wake it. Under CPU oversubscription the preempt timer can fire
+    /// between the I/O poll and this check, so a core slept until some other
+    /// core happened to write its eventfd. See vendor/glommio/PINWHEEL-PATCH.md.
     fn run_task_queues(&self) -> bool {
-        let mut ran = false;
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
-                break;
+                return true;
             }
             if !self.run_one_task_queue() {
                 return false;
-            } else {
-                ran = true;
             }
         }
-        ran
     }
 
     fn run_one_task_queue(&self) -> bool {

@@ -25,16 +25,17 @@ enum Strategy {
 }
 
 lazy_static! {
-    /// The right strategy to use on the current machine.
-    static ref STRATEGY: Strategy = {
-        if syscall::is_supported() {
-            Strategy::Membarrier
-        } else if mprotect::is_supported() {
-            Strategy::Mprotect
-        } else {
-            Strategy::Fallback
-        }
-    };
+    /// The strategy in use.
+    ///
+    /// PINWHEEL PATCH: always `SeqCst` fences on both sides. 0.9.0 picked
+    /// the `membarrier` system call, which makes the executor that goes to
+    /// sleep interrupt every CPU running another thread of the process; on
+    /// a virtual machine each such interrupt traps to the hypervisor, and
+    /// executors that hand requests to each other sleep and wake thousands
+    /// of times a second. A fence on the waking side (see
+    /// `SleepNotifier::notify`) costs tens of nanoseconds instead. See
+    /// vendor/glommio/PINWHEEL-PATCH.md.
+    static ref STRATEGY: Strategy = Strategy::Fallback;
 }
 
 mod syscall {

@@ -306,6 +306,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // PINWHEEL PATCH: pairs with the fence the sleeper issues between
+        // announcing its sleep and checking its queues (membarrier::heavy):
+        // either it sees what was just sent, or this sees it sleeping.
+        membarrier::light();
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
