@@ -43,6 +43,39 @@ pub trait Handler {
     /// commands can read the clock here once and chain from one command's
     /// end to the next command's start.
     fn input_arrived(&mut self) {}
+
+    /// Offers a command to answer later, in order, together with the other
+    /// commands of the same input. A handler takes a command it can run
+    /// without waiting on its own (it answers it at once, or sends it on
+    /// with the others bound for the same place), copying what it needs:
+    /// the input it came from is consumed. Whatever it took runs before any
+    /// command it is later given through [`Handler::call`]. The default
+    /// takes nothing, so every command goes through `call`.
+    fn queue(&mut self, _args: &Args<'_>) -> Queued {
+        Queued::Declined
+    }
+
+    /// Waits until every queued command has its answer.
+    fn settle(&mut self) -> impl Future<Output = ()> + '_ {
+        std::future::ready(())
+    }
+
+    /// Writes the oldest settled answer to `out`; false when none is left.
+    fn write_next(&mut self, _out: &mut RespWriter) -> bool {
+        false
+    }
+}
+
+/// What [`Handler::queue`] did with a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Taken; its answer comes from [`Handler::write_next`].
+    Taken,
+    /// Not while other commands are queued (it goes elsewhere, or the
+    /// queue is full): answer those first, then offer it again.
+    AfterAnswers,
+    /// Never: answer the queued commands, then [`Handler::call`] it.
+    Declined,
 }
 
 /// Bytes asked of the socket per read; also the read buffer's resting size.
@@ -149,15 +182,24 @@ async fn answer_buffered<H: Handler>(
         let pending = input.pending();
         let length = match parser.parse(pending) {
             Ok(Some(length)) => length,
-            Ok(None) => return None,
+            Ok(None) => return answer_queued(handler, out, stream, limits).await.err(),
             Err(error) => {
+                if let Err(ending) = answer_queued(handler, out, stream, limits).await {
+                    return Some(ending);
+                }
                 out.error(&format!("ERR {error}"));
                 handler.protocol_error();
                 return Some(Ending::ProtocolError);
             }
         };
         let args = parser.args(&pending[..length]);
-        if !args.is_empty() {
+        // An empty command (a blank inline line) is skipped.
+        let taken = args.is_empty()
+            || match queue(handler, &args, out, stream, limits).await {
+                Ok(taken) => taken,
+                Err(ending) => return Some(ending),
+            };
+        if !taken {
             let before = out.len();
             let flow = if handler.may_block(&args) {
                 match call_watching_hangup(handler, args, out, stream).await {
@@ -167,11 +209,8 @@ async fn answer_buffered<H: Handler>(
             } else {
                 handler.call(args, out).await
             };
-            if out.len() > limits.reply_buffer_max_bytes {
-                out.truncate(before);
-                out.error("ERR reply exceeds the reply buffer limit (reply_buffer_max_bytes)");
-                handler.protocol_error();
-                return Some(Ending::ProtocolError);
+            if let Some(ending) = check_reply_limit(handler, out, before, limits) {
+                return Some(ending);
             }
             if flow == Flow::Close {
                 return Some(Ending::Quit);
@@ -182,6 +221,68 @@ async fn answer_buffered<H: Handler>(
             return Some(Ending::Io);
         }
     }
+}
+
+/// Offers a command to the handler's queue: `Ok(true)` when it was taken,
+/// `Ok(false)` when it must be called (every queued command has been
+/// answered by then), `Err` when the connection must end.
+async fn queue<H: Handler>(
+    handler: &mut H,
+    args: &Args<'_>,
+    out: &mut RespWriter,
+    stream: &mut TcpStream,
+    limits: &ProtocolLimits,
+) -> Result<bool, Ending> {
+    let mut queued = handler.queue(args);
+    if queued == Queued::AfterAnswers {
+        answer_queued(handler, out, stream, limits).await?;
+        queued = handler.queue(args);
+    }
+    if queued == Queued::Taken {
+        return Ok(true);
+    }
+    answer_queued(handler, out, stream, limits).await?;
+    Ok(false)
+}
+
+/// Waits for the queued commands' answers and writes them in order, each
+/// held to the reply limit like a called command's.
+async fn answer_queued<H: Handler>(
+    handler: &mut H,
+    out: &mut RespWriter,
+    stream: &mut TcpStream,
+    limits: &ProtocolLimits,
+) -> Result<(), Ending> {
+    handler.settle().await;
+    loop {
+        let before = out.len();
+        if !handler.write_next(out) {
+            return Ok(());
+        }
+        if let Some(ending) = check_reply_limit(handler, out, before, limits) {
+            return Err(ending);
+        }
+        if out.len() >= REPLY_FLUSH_BYTES && flush(stream, out).await.is_err() {
+            return Err(Ending::Io);
+        }
+    }
+}
+
+/// A reply that took the connection's unanswered bytes past the limit is
+/// replaced by an error, and the connection ends.
+fn check_reply_limit<H: Handler>(
+    handler: &mut H,
+    out: &mut RespWriter,
+    before: usize,
+    limits: &ProtocolLimits,
+) -> Option<Ending> {
+    if out.len() <= limits.reply_buffer_max_bytes {
+        return None;
+    }
+    out.truncate(before);
+    out.error("ERR reply exceeds the reply buffer limit (reply_buffer_max_bytes)");
+    handler.protocol_error();
+    Some(Ending::ProtocolError)
 }
 
 /// Runs a command that may wait long while watching the socket: `None`

@@ -11,7 +11,9 @@ mod listener;
 pub mod resp;
 mod shutdown;
 
-pub use conn::{serve_connection, Ending, Flow, Handler, READ_CHUNK_BYTES, REPLY_FLUSH_BYTES};
+pub use conn::{
+    serve_connection, Ending, Flow, Handler, Queued, READ_CHUNK_BYTES, REPLY_FLUSH_BYTES,
+};
 pub use limits::*;
 pub use listener::{accept_loop, ConnInfo, ConnectionGate};
 pub use shutdown::Shutdown;

@@ -29,6 +29,11 @@ impl OwnedArgv {
         self.ends.push(self.bytes.len());
     }
 
+    /// Bytes of all arguments together.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// How many arguments.
     #[cfg(test)]
     #[allow(clippy::len_without_is_empty)] // only tests count arguments

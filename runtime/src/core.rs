@@ -192,7 +192,7 @@ impl CoreCtx {
     /// answer, including a lock grant after a wait.
     pub async fn on_group(&self, group: u32, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
         let owner = self.owner(group);
-        let waiter = if may_park(cmd, args) {
+        let waiter = if may_park(cmd, args.len()) {
             self.new_waiter()
         } else {
             0
@@ -410,6 +410,12 @@ impl CoreCtx {
                     Submitted::Parked(waiter) => self.park_remote(group, args[1], waiter, from, id),
                 }
             }
+            Request::Batch(batch) => {
+                let replies = batch.run(self);
+                self.outbox
+                    .answer(from, id, Response::Replies(replies))
+                    .await;
+            }
             Request::Call(call) => {
                 let value = call(self);
                 self.outbox.answer(from, id, Response::Value(value)).await;
@@ -456,7 +462,9 @@ impl CoreCtx {
             Response::Value(value) => *value
                 .downcast::<R>()
                 .expect("a call answers with its own type"),
-            Response::Reply(reply) => panic!("core {core} answered a call with {reply:?}"),
+            Response::Reply(_) | Response::Replies(_) => {
+                panic!("core {core} answered a call with a command's reply")
+            }
         }
     }
 
@@ -472,14 +480,16 @@ impl CoreCtx {
 }
 
 /// Only `LOCK.ACQUIRE name owner ttl WAIT ms` can park its client.
-fn may_park(cmd: Cmd, args: &[&[u8]]) -> bool {
-    cmd == Cmd::LockAcquire && args.len() > 4
+pub(crate) fn may_park(cmd: Cmd, argc: usize) -> bool {
+    cmd == Cmd::LockAcquire && argc > 4
 }
 
 fn into_reply(response: Response) -> Reply {
     match response {
         Response::Reply(reply) => reply,
-        Response::Value(_) => Reply::err("ERR internal: a command was answered with a value"),
+        Response::Value(_) | Response::Replies(_) => {
+            Reply::err("ERR internal: a command was answered as a call or a batch")
+        }
     }
 }
 

@@ -22,6 +22,7 @@ mod exec;
 mod locks;
 mod mesh;
 mod node;
+mod pipeline;
 mod ring;
 mod server;
 mod session;

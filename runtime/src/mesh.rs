@@ -18,6 +18,7 @@ use pinwheel_state::{Cmd, Reply};
 
 use crate::argv::OwnedArgv;
 use crate::core::CoreCtx;
+use crate::pipeline::Batch;
 
 /// A closure run on another core against that core's state; used for
 /// fan-out reads and statistics, never for the hot path.
@@ -34,6 +35,9 @@ pub(crate) enum Request {
         /// The asking core's id for a client that may park (0: none).
         waiter: u64,
     },
+    /// Run a pipelined client's commands, in order, on groups the
+    /// receiving core owns; answered with [`Response::Replies`].
+    Batch(Batch),
     /// Run a closure against the receiving core's state.
     Call(CoreCall),
     /// Take parked client `waiter` out of lock `name`'s queue: its client
@@ -58,6 +62,8 @@ pub(crate) enum Request {
 pub(crate) enum Response {
     /// A command's reply.
     Reply(Reply),
+    /// A [`Request::Batch`]'s replies, in its commands' order.
+    Replies(Vec<Reply>),
     /// A [`Request::Call`]'s result.
     Value(Box<dyn Any + Send>),
 }

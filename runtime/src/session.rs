@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use pinwheel_net::resp::{Args, Protocol, RespWriter};
-use pinwheel_net::{ConnInfo, Flow, Handler};
+use pinwheel_net::{ConnInfo, Flow, Handler, Queued};
 use pinwheel_state::{Cmd, Reply};
 
 use crate::argv::ArgSlices;
 use crate::core::CoreCtx;
+use crate::pipeline::Pipeline;
 
 /// What `CLIENT LIST` shows of a connection; updated by its session,
 /// read by whichever core gathers the list.
@@ -64,9 +65,10 @@ impl SessionState {
 pub(crate) struct Session {
     ctx: Rc<CoreCtx>,
     state: SessionState,
-    /// When the last command of the current input finished: the next one's
-    /// start, so a pipeline costs one clock reading per command.
-    last_finished: Option<Instant>,
+    /// Pipelined single-key commands and their answers, and when the last
+    /// command of the current input finished: the next one's start, so a
+    /// pipeline costs one clock reading per command.
+    pipeline: Pipeline,
 }
 
 impl Session {
@@ -94,7 +96,7 @@ impl Session {
                 quit: false,
                 record: Some(record),
             },
-            last_finished: None,
+            pipeline: Pipeline::default(),
         }
     }
 }
@@ -108,14 +110,10 @@ impl Drop for Session {
 impl Handler for Session {
     async fn call<'a>(&'a mut self, args: Args<'a>, out: &'a mut RespWriter) -> Flow {
         let slices: ArgSlices = args.iter().collect();
-        let started = self.last_finished.unwrap_or_else(Instant::now);
+        let started = self.pipeline.last_finished.unwrap_or_else(Instant::now);
         let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices, started).await;
-        self.last_finished = Some(executed.finished);
-        if let Some(record) = &self.state.record {
-            record.last_command.set(executed.finished);
-            record.last_cmd.set(executed.cmd);
-            record.protocol.set(self.state.protocol);
-        }
+        self.pipeline.last_finished = Some(executed.finished);
+        self.note_command(executed.cmd, executed.finished);
         out.set_protocol(self.state.protocol);
         write_reply(out, &executed.reply);
         if self.state.quit {
@@ -136,7 +134,37 @@ impl Handler for Session {
     }
 
     fn input_arrived(&mut self) {
-        self.last_finished = None;
+        self.pipeline.last_finished = None;
+    }
+
+    fn queue(&mut self, args: &Args<'_>) -> Queued {
+        self.pipeline.queue(&self.ctx, args)
+    }
+
+    async fn settle(&mut self) {
+        self.pipeline.settle(&self.ctx).await;
+    }
+
+    fn write_next(&mut self, out: &mut RespWriter) -> bool {
+        let Some((cmd, reply)) = self.pipeline.next_answer() else {
+            return false;
+        };
+        let finished = self.pipeline.last_finished.unwrap_or_else(Instant::now);
+        self.note_command(Some(cmd), finished);
+        out.set_protocol(self.state.protocol);
+        write_reply(out, &reply);
+        true
+    }
+}
+
+impl Session {
+    /// What `CLIENT LIST` shows of the connection's last command.
+    fn note_command(&self, cmd: Option<Cmd>, finished: Instant) {
+        if let Some(record) = &self.state.record {
+            record.last_command.set(finished);
+            record.last_cmd.set(cmd);
+            record.protocol.set(self.state.protocol);
+        }
     }
 }
 

@@ -25,6 +25,103 @@ fn ten_thousand_pipelined_commands_answer_in_order() {
     }
 }
 
+/// A pipeline mixing keys of both cores with commands that are not
+/// single-key gets every answer in order and every effect in order.
+#[test]
+fn a_mixed_pipeline_over_both_cores_keeps_its_order() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut raw = server.raw();
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    let mut model = std::collections::HashMap::<String, String>::new();
+    for i in 0..3000usize {
+        let key = format!("k{}", i % 13);
+        batch.extend(encode(&["SET", &key, &i.to_string()]));
+        model.insert(key, i.to_string());
+        expected.push("+OK\r\n".to_string());
+        let read = format!("k{}", (i * 7) % 13);
+        batch.extend(encode(&["GET", &read]));
+        expected.push(match model.get(&read) {
+            Some(v) => format!("${}\r\n{v}\r\n", v.len()),
+            None => "$-1\r\n".to_string(),
+        });
+        let log = format!("log{}", i % 5);
+        let grown = model.entry(log.clone()).or_default();
+        grown.push('x');
+        batch.extend(encode(&["APPEND", &log, "x"]));
+        expected.push(format!(":{}\r\n", grown.len()));
+        if i % 100 == 0 {
+            batch.extend(encode(&["PING"]));
+            expected.push("+PONG\r\n".to_string());
+            batch.extend(encode(&["MGET", "k1", "k2"]));
+            expected.push(format!(
+                "*2\r\n{}{}",
+                bulk_or_nil(model.get("k1")),
+                bulk_or_nil(model.get("k2"))
+            ));
+        }
+    }
+    raw.send(&batch);
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(&raw.reply(), want, "reply {i}");
+    }
+}
+
+fn bulk_or_nil(value: Option<&String>) -> String {
+    value.map_or("$-1\r\n".to_string(), |v| {
+        format!("${}\r\n{v}\r\n", v.len())
+    })
+}
+
+/// One client pipelines `SET a<j> i` then `SET b<j> i`; another reads b
+/// then a. If the server ever ran the second write of a pipeline before
+/// the first (they may live on different cores), the reader could see b
+/// ahead of a.
+#[test]
+fn pipelined_writes_to_different_cores_land_in_order() {
+    let server = Server::start(&["--cores", "2"]);
+    const PAIRS: usize = 8;
+    const ROUNDS: usize = 400;
+    let addr = server.addr;
+    let writer = std::thread::spawn(move || {
+        let mut raw = Raw::connect(addr);
+        for round in 1..=ROUNDS {
+            let mut batch = Vec::new();
+            for j in 0..PAIRS {
+                batch.extend(encode(&["SET", &format!("a{j}"), &round.to_string()]));
+                batch.extend(encode(&["SET", &format!("b{j}"), &round.to_string()]));
+            }
+            raw.send(&batch);
+            for _ in 0..2 * PAIRS {
+                assert_eq!(raw.reply(), "+OK\r\n");
+            }
+        }
+    });
+    // The reader pipelines too, b before a for every pair, so its own reads
+    // must also keep their order for the check to hold.
+    let mut reader = server.raw();
+    let mut reads = Vec::new();
+    for j in 0..PAIRS {
+        reads.extend(encode(&["GET", &format!("b{j}")]));
+        reads.extend(encode(&["GET", &format!("a{j}")]));
+    }
+    let number = |reply: String| match reply.as_str() {
+        "$-1\r\n" => 0,
+        _ => reply.lines().nth(1).unwrap().parse::<usize>().unwrap(),
+    };
+    let mut checks = 0;
+    while !writer.is_finished() || checks == 0 {
+        reader.send(&reads);
+        for j in 0..PAIRS {
+            let b = number(reader.reply());
+            let a = number(reader.reply());
+            assert!(a >= b, "pair {j}: b = {b} was written before a = {a}");
+            checks += 1;
+        }
+    }
+    writer.join().unwrap();
+}
+
 #[test]
 fn resp3_after_hello_3() {
     let server = Server::start(&["--cores", "2"]);
