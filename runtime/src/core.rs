@@ -605,13 +605,14 @@ async fn connect(ends: CoreEnds) -> Connected {
         reply_in,
         gateway_in,
     } = ends;
-    let (request_out, request_in, reply_out, reply_in, gateway_in) = futures::join!(
+    let (request_out, request_in, reply_out, reply_in, gateway_in) = futures::future::join5(
         connect_senders(request_out),
         connect_receivers(request_in),
         connect_senders(reply_out),
         connect_receivers(reply_in),
         gateway_in.connect(),
-    );
+    )
+    .await;
     (
         Outbox::new(request_out, reply_out),
         request_in,
