@@ -49,11 +49,11 @@ pub(crate) async fn execute(
         wrong_arity(spec)
     };
     let finished = Instant::now();
-    let mut stats = ctx.stats.borrow_mut();
-    stats.record(spec.cmd, finished.duration_since(started).as_nanos() as u64);
-    if reply.is_error() {
-        stats.errors += 1;
-    }
+    ctx.stats.borrow_mut().record_answer(
+        spec.cmd,
+        finished.duration_since(started).as_nanos() as u64,
+        reply.is_error(),
+    );
     Executed {
         cmd: Some(spec.cmd),
         reply,

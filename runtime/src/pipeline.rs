@@ -153,12 +153,10 @@ impl Pipeline {
             Submitted::Parked(_) => Reply::err("ERR internal: a queued command parked"),
         };
         let finished = Instant::now();
-        record(
-            ctx,
-            cmd,
-            &reply,
-            finished.duration_since(started).as_nanos() as u64,
-        );
+        let latency_ns = finished.duration_since(started).as_nanos() as u64;
+        ctx.stats
+            .borrow_mut()
+            .record_answer(cmd, latency_ns, reply.is_error());
         self.last_finished = Some(finished);
         self.push_answer(cmd, reply);
     }
@@ -187,8 +185,9 @@ impl Pipeline {
         };
         let finished = Instant::now();
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
+        let mut stats = ctx.stats.borrow_mut();
         for (cmd, reply) in cmds.iter().zip(replies) {
-            record(ctx, *cmd, &reply, latency_ns);
+            stats.record_answer(*cmd, latency_ns, reply.is_error());
             self.push_answer(*cmd, reply);
         }
         self.last_finished = Some(finished);
@@ -216,14 +215,6 @@ fn queueable(ctx: &CoreCtx, args: &Args<'_>) -> Option<(u32, Cmd)> {
 
 fn args_bytes(args: &Args<'_>) -> usize {
     args.iter().map(<[u8]>::len).sum()
-}
-
-fn record(ctx: &CoreCtx, cmd: Cmd, reply: &Reply, latency_ns: u64) {
-    let mut stats = ctx.stats.borrow_mut();
-    stats.record(cmd, latency_ns);
-    if reply.is_error() {
-        stats.errors += 1;
-    }
 }
 
 /// About how many bytes an answer takes on the wire; only string payloads

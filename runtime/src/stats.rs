@@ -47,6 +47,15 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl Stats {
+    /// Records one answered command: its service time, and whether its
+    /// answer was an error.
+    pub fn record_answer(&mut self, cmd: Cmd, latency_ns: u64, is_error: bool) {
+        self.record(cmd, latency_ns);
+        if is_error {
+            self.errors += 1;
+        }
+    }
+
     /// Records one command's service time.
     pub fn record(&mut self, cmd: Cmd, latency_ns: u64) {
         let histogram = self.latency[cmd as usize].get_or_insert_with(new_histogram);
