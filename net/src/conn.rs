@@ -7,7 +7,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use crate::resp::{Args, Parser, RespWriter};
-use crate::{ProtocolLimits, Shutdown};
+use crate::{Handoff, ProtocolLimits, Shutdown};
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,24 @@ pub trait Handler {
     fn write_next(&mut self, _out: &mut RespWriter) -> bool {
         false
     }
+
+    /// Asked whenever the connection is quiet (every command answered,
+    /// every reply written, no input left over): true to hand it to
+    /// another core, through [`Handler::hand_off`]. The default keeps it.
+    fn wants_handoff(&mut self) -> bool {
+        false
+    }
+
+    /// Takes the connection to wherever [`Handler::wants_handoff`] chose.
+    /// The default drops it, which closes it; a handler that ever wants a
+    /// handoff implements this.
+    fn hand_off(self, connection: Handoff) -> impl Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        drop(connection);
+        std::future::ready(())
+    }
 }
 
 /// What [`Handler::queue`] did with a command.
@@ -86,7 +104,7 @@ pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
 /// Output capacity kept between batches.
 const REPLY_RETAINED_MAX_BYTES: usize = 256 * 1024;
 
-/// Why a connection ended; for logs and statistics.
+/// Why a connection ended here; for logs and statistics.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {
     /// The client closed its side.
@@ -99,12 +117,16 @@ pub enum Ending {
     Shutdown,
     /// Reading or writing failed (reset by peer, for example).
     Io,
+    /// The handler asked for the connection to be handed off: it is quiet,
+    /// and its socket is the caller's to pass on.
+    HandedOff,
 }
 
-/// Serves one client until it leaves, breaks the protocol, or the server
-/// shuts down. Commands already received when shutdown fires are answered.
+/// Serves one client until it leaves, breaks the protocol, the server
+/// shuts down, or the handler wants it handed off. Commands already
+/// received when shutdown fires are answered.
 pub async fn serve_connection<H: Handler>(
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     handler: &mut H,
     limits: ProtocolLimits,
     shutdown: &Shutdown,
@@ -113,24 +135,20 @@ pub async fn serve_connection<H: Handler>(
     let mut parser = Parser::new(limits);
     let mut out = RespWriter::new();
     loop {
-        if let Some(ending) = answer_buffered(
-            &mut input,
-            &mut parser,
-            handler,
-            &mut out,
-            &mut stream,
-            &limits,
-        )
-        .await
+        if let Some(ending) =
+            answer_buffered(&mut input, &mut parser, handler, &mut out, stream, &limits).await
         {
-            let _ = flush(&mut stream, &mut out).await;
+            let _ = flush(stream, &mut out).await;
             return ending;
         }
-        if flush(&mut stream, &mut out).await.is_err() {
+        if flush(stream, &mut out).await.is_err() {
             return Ending::Io;
         }
         input.compact();
-        let read = read_or_shutdown(&mut input, &mut stream, shutdown).await;
+        if input.is_empty() && !shutdown.has_fired() && handler.wants_handoff() {
+            return Ending::HandedOff;
+        }
+        let read = read_or_shutdown(&mut input, stream, shutdown).await;
         match read {
             None => return Ending::Shutdown,
             Some(Ok(0)) => return Ending::ClientClosed,
@@ -333,6 +351,10 @@ impl InputBuffer {
 
     fn pending(&self) -> &[u8] {
         &self.data[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
     }
 
     fn consume(&mut self, length: usize) {

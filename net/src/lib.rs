@@ -15,5 +15,5 @@ pub use conn::{
     serve_connection, Ending, Flow, Handler, Queued, READ_CHUNK_BYTES, REPLY_FLUSH_BYTES,
 };
 pub use limits::*;
-pub use listener::{accept_loop, ConnInfo, ConnectionGate};
+pub use listener::{accept_loop, Admission, ConnInfo, ConnectionGate, Connections, Handoff};
 pub use shutdown::Shutdown;

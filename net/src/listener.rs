@@ -1,7 +1,8 @@
-//! The accept loop each core runs on the shared client port.
+//! The accept loop each core runs on the shared client port, and the
+//! connections a core serves, including those handed to it by another.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -53,8 +54,11 @@ impl ConnectionGate {
     }
 }
 
-/// Holds a place in the gate until dropped.
-struct Admission(Arc<ConnectionGate>);
+/// A client's place among the connections the gate admits. It goes
+/// wherever the connection is served and gives the place back when the
+/// connection ends.
+#[derive(Debug)]
+pub struct Admission(Arc<ConnectionGate>);
 
 impl Drop for Admission {
     fn drop(&mut self) {
@@ -71,20 +75,117 @@ pub struct ConnInfo {
     pub local: Option<SocketAddr>,
 }
 
-/// Accepts clients until `shutdown` fires, serving each on this core with
-/// a handler from `make_handler`. Returns once the listener has stopped and
-/// every connection it accepted has ended.
+/// A quiet connection on its way to another core. Unlike a glommio
+/// stream it is `Send`: a socket, the connection's place in the gate, and
+/// its addresses. Dropped on the way, it closes the connection.
+#[derive(Debug)]
+pub struct Handoff {
+    socket: OwnedFd,
+    admission: Admission,
+    /// The connection's addresses.
+    pub info: ConnInfo,
+}
+
+impl Handoff {
+    /// Takes the socket out of a stream this core is done with. glommio
+    /// streams give no descriptor away, so the socket is duplicated and
+    /// the stream dropped: that also cancels a readiness poll the stream
+    /// may have left armed on this core's ring, which would otherwise hold
+    /// the socket open after the new core closes it.
+    fn new(stream: TcpStream, admission: Admission, info: ConnInfo) -> std::io::Result<Handoff> {
+        // Safety: the descriptor is the stream's, open until it is dropped
+        // below, after the duplicate is made.
+        let socket = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned()?;
+        drop(stream);
+        Ok(Handoff {
+            socket,
+            admission,
+            info,
+        })
+    }
+}
+
+/// The client connections one core serves: the ones it accepted and the
+/// ones handed to it by other cores. Closing waits for every one to end.
+pub struct Connections {
+    live: glommio::sync::Gate,
+    limits: ProtocolLimits,
+    shutdown: Shutdown,
+}
+
+impl Connections {
+    /// Connections that hold to `limits` and end when `shutdown` fires.
+    pub fn new(limits: ProtocolLimits, shutdown: Shutdown) -> Connections {
+        Connections {
+            live: glommio::sync::Gate::new(),
+            limits,
+            shutdown,
+        }
+    }
+
+    /// Serves a connection handed off by another core on this one. False
+    /// when this core no longer serves clients (it is shutting down): the
+    /// connection is closed.
+    pub fn adopt<H: Handler + 'static>(&self, handoff: Handoff, handler: H) -> bool {
+        let Handoff {
+            socket,
+            admission,
+            info,
+        } = handoff;
+        // Safety: the descriptor is owned and passes to the stream.
+        let stream = unsafe { TcpStream::from_raw_fd(socket.into_raw_fd()) };
+        self.serve(stream, admission, info, handler)
+    }
+
+    /// Serves a connection on this core until it ends or is handed off.
+    fn serve<H: Handler + 'static>(
+        &self,
+        mut stream: TcpStream,
+        admission: Admission,
+        info: ConnInfo,
+        mut handler: H,
+    ) -> bool {
+        let limits = self.limits;
+        let shutdown = self.shutdown.clone();
+        let spawned = self.live.spawn(async move {
+            let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
+            tracing::debug!(?ending, peer = ?info.peer, "connection left this core");
+            if ending == Ending::HandedOff {
+                match Handoff::new(stream, admission, info) {
+                    Ok(handoff) => handler.hand_off(handoff).await,
+                    Err(error) => tracing::warn!(%error, "a connection could not be handed off"),
+                }
+            }
+        });
+        match spawned {
+            Ok(task) => {
+                task.detach();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until every connection served here has ended or left; none
+    /// is taken after this is called.
+    pub async fn close(&self) {
+        let _ = self.live.close().await;
+    }
+}
+
+/// Accepts clients until `shutdown` fires, serving each in `connections`
+/// with a handler from `make_handler`. Returns once the listener has
+/// stopped; the connections may still be open.
 pub async fn accept_loop<H, F>(
     listener: TcpListener,
     gate: Arc<ConnectionGate>,
-    limits: ProtocolLimits,
-    shutdown: Shutdown,
+    connections: &Connections,
     mut make_handler: F,
 ) where
     H: Handler + 'static,
     F: FnMut(ConnInfo) -> H,
 {
-    let live = Rc::new(glommio::sync::Gate::new());
+    let shutdown = &connections.shutdown;
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             shutdown.wait().await;
@@ -109,21 +210,9 @@ pub async fn accept_loop<H, F>(
             peer: stream.peer_addr().ok(),
             local: stream.local_addr().ok(),
         };
-        let mut handler = make_handler(info);
-        let shutdown = shutdown.clone();
-        let spawned = live.spawn(async move {
-            let ending = serve_connection(stream, &mut handler, limits, &shutdown).await;
-            tracing::debug!(?ending, peer = ?info.peer, "connection ended");
-            drop(handler);
-            drop(admission);
-            ending == Ending::Shutdown
-        });
-        if let Ok(task) = spawned {
-            task.detach();
-        }
+        let handler = make_handler(info);
+        connections.serve(stream, admission, info, handler);
     }
-    drop(listener);
-    let _ = live.close().await;
 }
 
 /// How long to wait after a failed accept (out of descriptors, say) before

@@ -71,6 +71,10 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// Most expired keys one sweep removes per core.
     pub sweep_keys_max: usize,
+    /// Hand a connection to the core that owns the keys it keeps using
+    /// (see `HANDOFF_AFTER_COMMANDS`); false keeps every connection on
+    /// the core that accepted it.
+    pub move_connections: bool,
 }
 
 impl Default for Config {
@@ -93,6 +97,7 @@ impl Default for Config {
             io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
             sweep_interval_ms: SWEEP_INTERVAL_MS_DEFAULT,
             sweep_keys_max: SWEEP_KEYS_MAX_DEFAULT,
+            move_connections: true,
         }
     }
 }

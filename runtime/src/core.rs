@@ -13,7 +13,7 @@ use futures::channel::oneshot;
 use glommio::channels::shared_channel::{
     ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
-use pinwheel_net::{ConnectionGate, Shutdown};
+use pinwheel_net::{ConnectionGate, Connections, Shutdown};
 use pinwheel_state::{Cmd, Effect, Entry, Group, Kind, Reply};
 
 use crate::argv::OwnedArgv;
@@ -77,6 +77,8 @@ pub(crate) struct CoreCtx {
     rng: Cell<u64>,
     /// Fires when the core must stop accepting and finish its clients.
     pub drain: Shutdown,
+    /// The client connections this core serves.
+    pub connections: Connections,
     /// Fires when the core must leave.
     exit: Shutdown,
 }
@@ -100,6 +102,8 @@ impl CoreCtx {
     fn new(index: usize, node: Arc<NodeShared>, outbox: Outbox) -> CoreCtx {
         let limits = node.config.group_limits();
         let owned = (0..node.ring.groups()).filter(|&g| core_of(g, node.cores) == index);
+        let drain = Shutdown::new();
+        let connections = Connections::new(node.config.protocol_limits(), drain.clone());
         CoreCtx {
             index,
             groups: RefCell::new(owned.map(|_| Group::new(limits)).collect()),
@@ -111,7 +115,8 @@ impl CoreCtx {
             abandoned: RefCell::new(ahash::AHashMap::new()),
             next_waiter: Cell::new(1),
             rng: Cell::new(0x853c_49e6_748f_ea9b ^ index as u64),
-            drain: Shutdown::new(),
+            drain,
+            connections,
             exit: Shutdown::new(),
             node,
         }
@@ -430,6 +435,7 @@ impl CoreCtx {
                     self.cancel_wait(group, &name, waiter);
                 }
             }
+            Request::Adopt(arrival) => crate::session::adopt(self, *arrival),
             Request::Client { argv, reply } => {
                 let ctx = self.clone();
                 glommio::spawn_local(async move {

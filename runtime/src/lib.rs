@@ -19,6 +19,7 @@ mod config;
 mod core;
 mod embed;
 mod exec;
+mod handoff;
 mod locks;
 mod mesh;
 mod node;
@@ -31,6 +32,7 @@ mod timers;
 
 pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
+pub use handoff::HANDOFF_AFTER_COMMANDS;
 pub use locks::{LockError, LockGuard};
 pub use node::{Node, NodeBuilder, StartError, EMBED_QUEUE_CAPACITY, SHUTDOWN_GRACE};
 pub use pinwheel_state::Reply;

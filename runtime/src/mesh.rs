@@ -18,6 +18,7 @@ use pinwheel_state::{Cmd, Reply};
 
 use crate::argv::OwnedArgv;
 use crate::core::CoreCtx;
+use crate::handoff::Arrival;
 use crate::pipeline::Batch;
 
 /// A closure run on another core against that core's state; used for
@@ -47,6 +48,8 @@ pub(crate) enum Request {
         name: Vec<u8>,
         waiter: u64,
     },
+    /// Serve a client connection another core hands over; no answer.
+    Adopt(Box<Arrival>),
     /// A client command from the embedding API, answered through `reply`.
     Client {
         argv: OwnedArgv,
@@ -232,6 +235,20 @@ impl Outbox {
     /// handed back by [`Outbox::deliver`].
     pub fn forget(&self, id: u64) {
         self.waiting.borrow_mut().remove(&id);
+    }
+
+    /// Sends a request that expects no answer, waiting while the queue is
+    /// full; false when the receiving core has stopped reading.
+    pub async fn tell(&self, from: usize, to: usize, request: Request) -> bool {
+        let Some(queue) = &self.requests[to] else {
+            return false;
+        };
+        let envelope = Envelope {
+            from,
+            id: 0,
+            request,
+        };
+        queue.send(envelope).await.is_ok()
     }
 
     /// Sends a request that expects no answer from code that cannot wait

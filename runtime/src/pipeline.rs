@@ -22,6 +22,7 @@ use smallvec::SmallVec;
 
 use crate::argv::OwnedArgv;
 use crate::core::{may_park, unix_ms, CoreCtx, Submitted};
+use crate::handoff::Affinity;
 use crate::mesh::{Request, Response};
 
 /// Commands queued on one connection before their answers must be written.
@@ -103,7 +104,8 @@ impl Pipeline {
     /// Takes a single-key command that needs no waiting of its own:
     /// answers it now if this core owns its key, or adds it to the batch for
     /// the core that does.
-    pub fn queue(&mut self, ctx: &CoreCtx, args: &Args<'_>) -> Queued {
+    /// A taken command tells `affinity` where it went.
+    pub fn queue(&mut self, ctx: &CoreCtx, args: &Args<'_>, affinity: &mut Affinity) -> Queued {
         let Some((group, cmd)) = queueable(ctx, args) else {
             return Queued::Declined;
         };
@@ -111,6 +113,21 @@ impl Pipeline {
             return Queued::AfterAnswers;
         }
         let owner = ctx.owner(group);
+        let queued = self.place(ctx, group, owner, cmd, args);
+        if queued == Queued::Taken {
+            affinity.note(owner);
+        }
+        queued
+    }
+
+    fn place(
+        &mut self,
+        ctx: &CoreCtx,
+        group: u32,
+        owner: usize,
+        cmd: Cmd,
+        args: &Args<'_>,
+    ) -> Queued {
         match &mut self.outgoing {
             Some(out) if out.core != owner => Queued::AfterAnswers,
             Some(out) if out.batch.arg_bytes() + args_bytes(args) > BATCH_ARG_BYTES_MAX => {

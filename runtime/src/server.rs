@@ -306,8 +306,9 @@ fn info_section(
         "stats" => {
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\ntotal_protocol_errors:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_connections_moved:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\ntotal_protocol_errors:{}\r\n",
                 total.connections_accepted,
+                total.connections_moved,
                 total.commands_processed(),
                 total.errors,
                 total.protocol_errors,

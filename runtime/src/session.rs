@@ -7,15 +7,19 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use pinwheel_net::resp::{Args, Protocol, RespWriter};
-use pinwheel_net::{ConnInfo, Flow, Handler, Queued};
-use pinwheel_state::{Cmd, Reply};
+use pinwheel_net::{ConnInfo, Flow, Handler, Handoff, Queued};
+use pinwheel_state::{lookup, Cmd, Keys, Reply};
 
 use crate::argv::ArgSlices;
 use crate::core::CoreCtx;
+use crate::handoff::{Affinity, Arrival};
+use crate::mesh::Request;
 use crate::pipeline::Pipeline;
 
 /// What `CLIENT LIST` shows of a connection; updated by its session,
-/// read by whichever core gathers the list.
+/// read by whichever core gathers the list. A copy travels with a
+/// connection handed to another core.
+#[derive(Clone)]
 pub(crate) struct ClientRecord {
     pub id: u64,
     pub peer: Option<SocketAddr>,
@@ -69,13 +73,15 @@ pub(crate) struct Session {
     /// command of the current input finished: the next one's start, so a
     /// pipeline costs one clock reading per command.
     pipeline: Pipeline,
+    /// Which core the connection's keys live on.
+    affinity: Affinity,
 }
 
 impl Session {
     fn new(ctx: Rc<CoreCtx>, info: ConnInfo) -> Session {
         let id = ctx.node.next_client_id.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        let record = Rc::new(ClientRecord {
+        let record = ClientRecord {
             id,
             peer: info.peer,
             local: info.local,
@@ -85,20 +91,61 @@ impl Session {
             name: RefCell::new(Vec::new()),
             lib: RefCell::new((Vec::new(), Vec::new())),
             protocol: Cell::new(Protocol::Resp2),
-        });
-        ctx.clients.borrow_mut().insert(id, record.clone());
+        };
         ctx.stats.borrow_mut().connections_accepted += 1;
+        Session::with_record(ctx, record, Protocol::Resp2)
+    }
+
+    /// The session of a connection another core handed over.
+    fn adopted(ctx: Rc<CoreCtx>, record: ClientRecord, protocol: Protocol) -> Session {
+        Session::with_record(ctx, record, protocol)
+    }
+
+    fn with_record(ctx: Rc<CoreCtx>, record: ClientRecord, protocol: Protocol) -> Session {
+        let id = record.id;
+        let record = Rc::new(record);
+        ctx.clients.borrow_mut().insert(id, record.clone());
         Session {
-            ctx,
             state: SessionState {
                 id,
-                protocol: Protocol::Resp2,
+                protocol,
                 quit: false,
                 record: Some(record),
             },
             pipeline: Pipeline::default(),
+            affinity: Affinity::new(ctx.index),
+            ctx,
         }
     }
+
+    /// Tells the affinity where a command that is not queued goes: a
+    /// single-key command to its key's core, a multi-key one nowhere.
+    fn note_keys(&mut self, args: &Args<'_>) {
+        let Some(spec) = lookup(args.get(0)) else {
+            return;
+        };
+        match spec.keys {
+            Keys::None => {}
+            Keys::First if args.len() > 1 => {
+                let group = self.ctx.node.ring.group_of(args.get(1));
+                self.affinity.note(self.ctx.owner(group));
+            }
+            _ => self.affinity.reset(),
+        }
+    }
+}
+
+/// Serves a connection another core handed to this one.
+pub(crate) fn adopt(ctx: &Rc<CoreCtx>, arrival: Arrival) {
+    let Arrival {
+        connection,
+        record,
+        protocol,
+    } = arrival;
+    let session = Session::adopted(ctx.clone(), record, protocol);
+    // Refused only when this core is shutting down; the connection, quiet
+    // when it left, is then closed.
+    ctx.connections.adopt(connection, session);
 }
 
 impl Drop for Session {
@@ -109,6 +156,7 @@ impl Drop for Session {
 
 impl Handler for Session {
     async fn call<'a>(&'a mut self, args: Args<'a>, out: &'a mut RespWriter) -> Flow {
+        self.note_keys(&args);
         let slices: ArgSlices = args.iter().collect();
         let started = self.pipeline.last_finished.unwrap_or_else(Instant::now);
         let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices, started).await;
@@ -138,7 +186,7 @@ impl Handler for Session {
     }
 
     fn queue(&mut self, args: &Args<'_>) -> Queued {
-        self.pipeline.queue(&self.ctx, args)
+        self.pipeline.queue(&self.ctx, args, &mut self.affinity)
     }
 
     async fn settle(&mut self) {
@@ -154,6 +202,32 @@ impl Handler for Session {
         out.set_protocol(self.state.protocol);
         write_reply(out, &reply);
         true
+    }
+
+    fn wants_handoff(&mut self) -> bool {
+        self.ctx.node.config.move_connections
+            && self.state.record.is_some()
+            && self.affinity.destination().is_some()
+    }
+
+    async fn hand_off(self, connection: Handoff) {
+        let (Some(to), Some(record)) = (self.affinity.destination(), self.state.record.as_deref())
+        else {
+            return;
+        };
+        let arrival = Arrival {
+            connection,
+            record: record.clone(),
+            protocol: self.state.protocol,
+        };
+        let ctx = self.ctx.clone();
+        ctx.stats.borrow_mut().connections_moved += 1;
+        // Leave this core's client list before the new core joins its own.
+        drop(self);
+        let request = Request::Adopt(Box::new(arrival));
+        // A refusal means the node is shutting down; the connection, held
+        // by the lost request, is closed.
+        ctx.outbox.tell(ctx.index, to, request).await;
     }
 }
 
@@ -195,19 +269,21 @@ pub fn write_reply(out: &mut RespWriter, reply: &Reply) {
     }
 }
 
-/// Accepts and serves this core's clients until the core is drained.
+/// Accepts and serves this core's clients until the core is drained, and
+/// waits for every connection it serves, its own or handed over, to end.
 pub(crate) async fn serve_clients(ctx: &Rc<CoreCtx>, listener: Option<glommio::net::TcpListener>) {
-    let Some(listener) = listener else {
-        ctx.drain.wait().await;
-        return;
-    };
-    let limits = ctx.node.config.protocol_limits();
-    let gate = ctx.node.gate.clone();
-    let factory_ctx = ctx.clone();
-    pinwheel_net::accept_loop(listener, gate, limits, ctx.drain.clone(), move |info| {
-        Session::new(factory_ctx.clone(), info)
-    })
-    .await;
+    match listener {
+        Some(listener) => {
+            let gate = ctx.node.gate.clone();
+            let factory_ctx = ctx.clone();
+            pinwheel_net::accept_loop(listener, gate, &ctx.connections, move |info| {
+                Session::new(factory_ctx.clone(), info)
+            })
+            .await;
+        }
+        None => ctx.drain.wait().await,
+    }
+    ctx.connections.close().await;
 }
 
 /// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO`.

@@ -22,6 +22,8 @@ pub struct Stats {
     pub errors: u64,
     /// Connections accepted.
     pub connections_accepted: u64,
+    /// Connections handed to another core (counted by the core they left).
+    pub connections_moved: u64,
     /// Connections closed for breaking the protocol or a limit.
     pub protocol_errors: u64,
 }
@@ -32,6 +34,7 @@ impl Default for Stats {
             latency: vec![None; COMMAND_COUNT],
             errors: 0,
             connections_accepted: 0,
+            connections_moved: 0,
             protocol_errors: 0,
         }
     }
@@ -72,6 +75,7 @@ impl Stats {
         }
         self.errors += other.errors;
         self.connections_accepted += other.connections_accepted;
+        self.connections_moved += other.connections_moved;
         self.protocol_errors += other.protocol_errors;
     }
 
