@@ -155,6 +155,10 @@ impl Connections {
                     Ok(handoff) => handler.hand_off(handoff).await,
                     Err(error) => tracing::warn!(%error, "a connection could not be handed off"),
                 }
+            } else {
+                // The client leaves the client list before the count drops.
+                drop(handler);
+                drop(admission);
             }
         });
         match spawned {

@@ -463,6 +463,10 @@ fn config_values(ctx: &CoreCtx) -> Vec<(&'static str, String)> {
         ("core-queue-capacity", c.core_queue_capacity.to_string()),
         ("sweep-interval-ms", c.sweep_interval_ms.to_string()),
         ("sweep-keys-max", c.sweep_keys_max.to_string()),
+        (
+            "move-connections",
+            if c.move_connections { "yes" } else { "no" }.to_string(),
+        ),
     ]
 }
 

@@ -132,6 +132,10 @@ fn move_connections_false_keeps_connections_where_they_land() {
     std::fs::write(&file, "move-connections = false\n").unwrap();
     let server = Server::start(&["--cores", "2", "--config", file.to_str().unwrap()]);
     let mut raw = server.raw();
+    assert_eq!(
+        raw.cmd(&["CONFIG", "GET", "move-connections"]),
+        "*2\r\n$16\r\nmove-connections\r\n$2\r\nno\r\n"
+    );
     let home = core_of_connection(&mut raw);
     let key = key_away_from(&mut raw, home);
     for n in 1..=2 * HANDOFF_AFTER_COMMANDS {
