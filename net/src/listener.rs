@@ -109,6 +109,8 @@ impl Handoff {
 /// ones handed to it by other cores. Closing waits for every one to end.
 pub struct Connections {
     live: glommio::sync::Gate,
+    /// Set once `close` is called: the gate takes no more.
+    closing: std::cell::Cell<bool>,
     limits: ProtocolLimits,
     shutdown: Shutdown,
 }
@@ -118,15 +120,14 @@ impl Connections {
     pub fn new(limits: ProtocolLimits, shutdown: Shutdown) -> Connections {
         Connections {
             live: glommio::sync::Gate::new(),
+            closing: std::cell::Cell::new(false),
             limits,
             shutdown,
         }
     }
 
-    /// Serves a connection handed off by another core on this one. False
-    /// when this core no longer serves clients (it is shutting down): the
-    /// connection is closed.
-    pub fn adopt<H: Handler + 'static>(&self, handoff: Handoff, handler: H) -> bool {
+    /// Serves a connection handed off by another core on this one.
+    pub fn adopt<H: Handler + 'static>(&self, handoff: Handoff, handler: H) {
         let Handoff {
             socket,
             admission,
@@ -138,16 +139,20 @@ impl Connections {
     }
 
     /// Serves a connection on this core until it ends or is handed off.
+    /// One that arrives after `close` (a handoff that crossed the start of
+    /// shutdown) is still served, outside the gate: shutdown has fired, so
+    /// it answers what its client already sent and closes, unless the core
+    /// exits first.
     fn serve<H: Handler + 'static>(
         &self,
         mut stream: TcpStream,
         admission: Admission,
         info: ConnInfo,
         mut handler: H,
-    ) -> bool {
+    ) {
         let limits = self.limits;
         let shutdown = self.shutdown.clone();
-        let spawned = self.live.spawn(async move {
+        let task = async move {
             let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
             tracing::debug!(?ending, peer = ?info.peer, "connection left this core");
             if ending == Ending::HandedOff {
@@ -160,19 +165,17 @@ impl Connections {
                 drop(handler);
                 drop(admission);
             }
-        });
-        match spawned {
-            Ok(task) => {
-                task.detach();
-                true
-            }
-            Err(_) => false,
+        };
+        if self.closing.get() {
+            glommio::spawn_local(task).detach();
+        } else if let Ok(handle) = self.live.spawn(task) {
+            handle.detach();
         }
     }
 
-    /// Waits until every connection served here has ended or left; none
-    /// is taken after this is called.
+    /// Waits until every connection served here has ended or left.
     pub async fn close(&self) {
+        self.closing.set(true);
         let _ = self.live.close().await;
     }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,9 @@ pub(crate) struct NodeShared {
     pub ring: HashRing,
     pub gate: Arc<ConnectionGate>,
     pub next_client_id: AtomicU64,
+    /// Set before any core is told to drain: from then on no connection
+    /// is handed off, so none reaches a core that has stopped serving.
+    pub draining: AtomicBool,
     pub started: Instant,
     /// The client address actually bound (port 0 resolved), if listening.
     pub listen: Option<SocketAddr>,

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,7 @@ impl Node {
             ring: HashRing::new(config.groups),
             gate: Arc::new(ConnectionGate::new(config.max_connections)),
             next_client_id: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
             started: Instant::now(),
             listen: listeners.as_ref().map(|(addr, _)| *addr),
             config,
@@ -198,6 +199,7 @@ impl Node {
         let Some(gateway) = self.gateway.take() else {
             return;
         };
+        self.shared.draining.store(true, Ordering::SeqCst);
         let _ = self.handle.send(GatewayMsg::Drain);
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         for _ in 0..self.cores.len() {

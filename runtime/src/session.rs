@@ -143,8 +143,6 @@ pub(crate) fn adopt(ctx: &Rc<CoreCtx>, arrival: Arrival) {
         protocol,
     } = arrival;
     let session = Session::adopted(ctx.clone(), record, protocol);
-    // Refused only when this core is shutting down; the connection, quiet
-    // when it left, is then closed.
     ctx.connections.adopt(connection, session);
 }
 
@@ -206,6 +204,7 @@ impl Handler for Session {
 
     fn wants_handoff(&mut self) -> bool {
         self.ctx.node.config.move_connections
+            && !self.ctx.node.draining.load(Ordering::SeqCst)
             && self.state.record.is_some()
             && self.affinity.destination().is_some()
     }
@@ -221,13 +220,14 @@ impl Handler for Session {
             protocol: self.state.protocol,
         };
         let ctx = self.ctx.clone();
-        ctx.stats.borrow_mut().connections_moved += 1;
         // Leave this core's client list before the new core joins its own.
         drop(self);
         let request = Request::Adopt(Box::new(arrival));
-        // A refusal means the node is shutting down; the connection, held
-        // by the lost request, is closed.
-        ctx.outbox.tell(ctx.index, to, request).await;
+        // A refusal means the node is exiting; the connection, held by the
+        // lost request, is closed.
+        if ctx.outbox.tell(ctx.index, to, request).await {
+            ctx.stats.borrow_mut().connections_moved += 1;
+        }
     }
 }
 
