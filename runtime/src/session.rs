@@ -96,11 +96,8 @@ impl Session {
         Session::with_record(ctx, record, Protocol::Resp2)
     }
 
-    /// The session of a connection another core handed over.
-    fn adopted(ctx: Rc<CoreCtx>, record: ClientRecord, protocol: Protocol) -> Session {
-        Session::with_record(ctx, record, protocol)
-    }
-
+    /// A session for a client `record` describes: a new connection's, or
+    /// one another core handed over.
     fn with_record(ctx: Rc<CoreCtx>, record: ClientRecord, protocol: Protocol) -> Session {
         let id = record.id;
         let record = Rc::new(record);
@@ -142,7 +139,7 @@ pub(crate) fn adopt(ctx: &Rc<CoreCtx>, arrival: Arrival) {
         record,
         protocol,
     } = arrival;
-    let session = Session::adopted(ctx.clone(), record, protocol);
+    let session = Session::with_record(ctx.clone(), record, protocol);
     ctx.connections.adopt(connection, session);
 }
 

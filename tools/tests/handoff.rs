@@ -124,10 +124,7 @@ fn a_connection_using_both_cores_stays() {
 
 #[test]
 fn move_connections_false_keeps_connections_where_they_land() {
-    let dir = std::env::temp_dir().join(format!("pinwheel-handoff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("pinwheel.toml");
-    std::fs::write(&file, "move-connections = false\n").unwrap();
+    let file = common::config_file("handoff", "move-connections = false\n");
     let server = Server::start(&["--cores", "2", "--config", file.to_str().unwrap()]);
     let mut raw = server.raw();
     assert_eq!(
@@ -140,7 +137,6 @@ fn move_connections_false_keeps_connections_where_they_land() {
         assert_eq!(raw.cmd(&["INCR", &key]), format!(":{n}\r\n"));
     }
     assert_eq!(core_of_connection(&mut raw), home);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Many pipelining clients on one hot key move while others' commands are

@@ -35,10 +35,7 @@ fn bad_flags_and_settings_exit_2_naming_them() {
 
 #[test]
 fn bad_config_file_keys_exit_2_naming_them() {
-    let dir = std::env::temp_dir().join(format!("pinwheel-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("bad.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax-bogus = 3\n").unwrap();
+    let file = common::config_file("config", "listen = \"127.0.0.1:0\"\nmax-bogus = 3\n");
     let output = serve(&["--config", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");

@@ -271,10 +271,7 @@ fn a_command_split_into_single_bytes_is_understood() {
 
 #[test]
 fn connection_limit_refuses_clearly() {
-    let dir = std::env::temp_dir().join(format!("pinwheel-limit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("pinwheel.toml");
-    std::fs::write(&config, "max-connections = 2\ncores = 1\n").unwrap();
+    let config = common::config_file("limit", "max-connections = 2\ncores = 1\n");
     let server = Server::start(&["--config", config.to_str().unwrap()]);
     let mut a = server.raw();
     let mut b = server.raw();

@@ -168,6 +168,16 @@ impl Raw {
     }
 }
 
+/// Writes `text` to a config file of this test process's own, named after
+/// `test` so tests running at once do not share one; returns its path.
+pub fn config_file(test: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pinwheel-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pinwheel.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// A command as a RESP multibulk array.
 pub fn encode(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
