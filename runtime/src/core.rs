@@ -196,6 +196,15 @@ impl CoreCtx {
         }
     }
 
+    /// Runs a command that cannot park (it carries no waiter) on a group
+    /// this core owns.
+    pub fn run_unparked(&self, group: u32, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
+        match self.submit(group, cmd, args, now_ms, 0) {
+            Submitted::Done(reply) => reply,
+            Submitted::Parked(_) => Reply::err("ERR internal: a command without a waiter parked"),
+        }
+    }
+
     /// Runs a command on `group` wherever it lives and waits for the
     /// answer, including a lock grant after a wait.
     pub async fn on_group(&self, group: u32, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
@@ -452,14 +461,16 @@ impl CoreCtx {
         }
     }
 
-    /// Runs `call` on core `core` and returns its result.
-    pub async fn on_core<R, F>(self: &Rc<Self>, core: usize, call: F) -> R
+    /// Runs `call` on core `core` and returns its result, or the error
+    /// to answer with when that core no longer takes requests (it has
+    /// left during shutdown).
+    pub async fn on_core<R, F>(self: &Rc<Self>, core: usize, call: F) -> Result<R, Reply>
     where
         R: Send + 'static,
         F: FnOnce(&CoreCtx) -> R + Send + 'static,
     {
         if core == self.index {
-            return call(self);
+            return Ok(call(self));
         }
         let boxed: crate::mesh::CoreCall =
             Box::new(move |ctx| Box::new(call(ctx)) as Box<dyn Any + Send>);
@@ -468,23 +479,26 @@ impl CoreCtx {
             .ask(self.index, core, Request::Call(boxed))
             .await
         {
-            Response::Value(value) => *value
+            Response::Value(value) => value
                 .downcast::<R>()
-                .expect("a call answers with its own type"),
+                .map(|value| *value)
+                .map_err(|_| Reply::err("ERR internal: a call was answered with another type")),
+            Response::Reply(error) if error.is_error() => Err(error),
             Response::Reply(_) | Response::Replies(_) => {
-                panic!("core {core} answered a call with a command's reply")
+                Err(Reply::err("ERR internal: a call was answered as a command"))
             }
         }
     }
 
-    /// Runs `call` on every core at once; results in core order.
-    pub async fn on_all_cores<R, F>(self: &Rc<Self>, call: F) -> Vec<R>
+    /// Runs `call` on every core at once; results in core order, or the
+    /// first core's error.
+    pub async fn on_all_cores<R, F>(self: &Rc<Self>, call: F) -> Result<Vec<R>, Reply>
     where
         R: Send + 'static,
         F: Fn(&CoreCtx) -> R + Send + Sync + Clone + 'static,
     {
         let asks = (0..self.node.cores).map(|core| self.on_core(core, call.clone()));
-        futures::future::join_all(asks).await
+        futures::future::join_all(asks).await.into_iter().collect()
     }
 }
 

@@ -9,7 +9,7 @@ use pinwheel_state::{lookup, Cmd, CommandSpec, Keys, Kind, Reply};
 use smallvec::SmallVec;
 
 use crate::argv::{ArgSlices, OwnedArgv};
-use crate::core::{unix_ms, CoreCtx, Submitted};
+use crate::core::{unix_ms, CoreCtx};
 use crate::ring::GROUPS_MAX;
 use crate::session::SessionState;
 
@@ -84,7 +84,9 @@ async fn dispatch(
             ctx.on_group(group, spec.cmd, args, now_ms).await
         }
         Keys::Each { step } => multi_key(ctx, spec, args, step as usize, now_ms).await,
-        Keys::Keyspace => keyspace(ctx, spec.cmd, args, now_ms).await,
+        Keys::Keyspace => keyspace(ctx, spec.cmd, args, now_ms)
+            .await
+            .unwrap_or_else(|error| error),
     }
 }
 
@@ -252,13 +254,19 @@ async fn msetnx_across_groups(
     }
 }
 
-/// Whole-keyspace commands, fanned out to every core.
-async fn keyspace(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
-    match cmd {
+/// Whole-keyspace commands, fanned out to every core. `Err` carries the
+/// error to answer with when a core cannot be asked (shutdown).
+async fn keyspace(
+    ctx: &Rc<CoreCtx>,
+    cmd: Cmd,
+    args: &[&[u8]],
+    now_ms: u64,
+) -> Result<Reply, Reply> {
+    Ok(match cmd {
         Cmd::Dbsize => {
             let sizes = ctx
                 .on_all_cores(|c| c.with_groups(|gs| gs.iter().map(|g| g.len()).sum::<usize>()))
-                .await;
+                .await?;
             Reply::Int(sizes.iter().sum::<usize>() as i64)
         }
         Cmd::Keys => {
@@ -271,17 +279,17 @@ async fn keyspace(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> R
                             .collect::<Vec<_>>()
                     })
                 })
-                .await;
+                .await?;
             Reply::Array(keys.into_iter().flatten().map(Reply::Bulk).collect())
         }
-        Cmd::Flushall | Cmd::Flushdb => flush(ctx, cmd, args, now_ms).await,
-        Cmd::Scan => scan(ctx, args, now_ms).await,
-        Cmd::Randomkey => random_key(ctx, now_ms).await,
+        Cmd::Flushall | Cmd::Flushdb => flush(ctx, cmd, args, now_ms).await?,
+        Cmd::Scan => scan(ctx, args, now_ms).await?,
+        Cmd::Randomkey => random_key(ctx, now_ms).await?,
         _ => Reply::err("ERR internal: not a keyspace command"),
-    }
+    })
 }
 
-async fn flush(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
+async fn flush(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Result<Reply, Reply> {
     let argv = OwnedArgv::new(args.iter().copied());
     let replies = ctx
         .on_all_cores(move |c| {
@@ -291,14 +299,11 @@ async fn flush(ctx: &Rc<CoreCtx>, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Repl
                 .collect();
             groups
                 .into_iter()
-                .map(|g| match c.submit(g, cmd, &args, now_ms, 0) {
-                    Submitted::Done(reply) => reply,
-                    Submitted::Parked(_) => Reply::err("ERR internal: flush parked"),
-                })
+                .map(|g| c.run_unparked(g, cmd, &args, now_ms))
                 .find(Reply::is_error)
         })
-        .await;
-    replies.into_iter().flatten().next().unwrap_or(Reply::Ok)
+        .await?;
+    Ok(replies.into_iter().flatten().next().unwrap_or(Reply::Ok))
 }
 
 /// Bits of a SCAN cursor that hold the group; the rest hold the group's own
@@ -350,16 +355,13 @@ fn parse_scan(args: &[&[u8]]) -> Result<ScanArgs, Reply> {
 }
 
 /// SCAN walks the groups in order, each with its own cursor.
-async fn scan(ctx: &Rc<CoreCtx>, args: &[&[u8]], now_ms: u64) -> Reply {
-    let scan = match parse_scan(args) {
-        Ok(scan) => scan,
-        Err(error) => return error,
-    };
+async fn scan(ctx: &Rc<CoreCtx>, args: &[&[u8]], now_ms: u64) -> Result<Reply, Reply> {
+    let scan = parse_scan(args)?;
     let groups = ctx.node.ring.groups();
     let mut group = (scan.cursor >> SCAN_INNER_BITS) as u32;
     let mut inner = scan.cursor << SCAN_GROUP_BITS;
     if group >= groups {
-        return scan_reply(0, Vec::new());
+        return Ok(scan_reply(0, Vec::new()));
     }
     let mut keys = Vec::new();
     let mut next;
@@ -371,7 +373,7 @@ async fn scan(ctx: &Rc<CoreCtx>, args: &[&[u8]], now_ms: u64) -> Reply {
             .on_core(ctx.owner(group), move |c| {
                 c.with_group(group, |g| g.scan(inner, pattern.as_deref(), count, now_ms))
             })
-            .await;
+            .await?;
         keys.extend(found);
         // Rounded down, the next cursor must still move forward, or the
         // client would loop: scan on until it does.
@@ -393,7 +395,7 @@ async fn scan(ctx: &Rc<CoreCtx>, args: &[&[u8]], now_ms: u64) -> Reply {
             0
         }
     };
-    scan_reply(cursor, keys)
+    Ok(scan_reply(cursor, keys))
 }
 
 fn scan_reply(cursor: u64, keys: Vec<Vec<u8>>) -> Reply {
@@ -405,7 +407,7 @@ fn scan_reply(cursor: u64, keys: Vec<Vec<u8>>) -> Reply {
 
 /// RANDOMKEY: groups are tried from a random one on, each answering with a
 /// random key of its own.
-async fn random_key(ctx: &Rc<CoreCtx>, now_ms: u64) -> Reply {
+async fn random_key(ctx: &Rc<CoreCtx>, now_ms: u64) -> Result<Reply, Reply> {
     let groups = ctx.node.ring.groups();
     let start = (ctx.random() % u64::from(groups)) as u32;
     for offset in 0..groups {
@@ -415,10 +417,10 @@ async fn random_key(ctx: &Rc<CoreCtx>, now_ms: u64) -> Reply {
             .on_core(ctx.owner(group), move |c| {
                 c.with_group(group, |g| g.random_key(seed, now_ms))
             })
-            .await;
+            .await?;
         if let Some(key) = key {
-            return Reply::Bulk(key);
+            return Ok(Reply::Bulk(key));
         }
     }
-    Reply::Nil
+    Ok(Reply::Nil)
 }

@@ -21,7 +21,7 @@ use pinwheel_state::{lookup, Cmd, Keys, Kind, Reply};
 use smallvec::SmallVec;
 
 use crate::argv::OwnedArgv;
-use crate::core::{may_park, unix_ms, CoreCtx, Submitted};
+use crate::core::{may_park, unix_ms, CoreCtx};
 use crate::handoff::Affinity;
 use crate::mesh::{Request, Response};
 
@@ -72,11 +72,7 @@ impl Batch {
         for &(group, cmd, argc) in &self.commands {
             let (args, next) = rest.split_at(argc);
             rest = next;
-            replies.push(match ctx.submit(group, cmd, args, self.now_ms, 0) {
-                Submitted::Done(reply) => reply,
-                // No waiter id was given, so nothing can park.
-                Submitted::Parked(_) => Reply::err("ERR internal: a batched command parked"),
-            });
+            replies.push(ctx.run_unparked(group, cmd, args, self.now_ms));
         }
         replies
     }
@@ -165,10 +161,7 @@ impl Pipeline {
     fn answer_here(&mut self, ctx: &CoreCtx, group: u32, cmd: Cmd, args: &Args<'_>) {
         let started = self.last_finished.unwrap_or_else(Instant::now);
         let slices: crate::argv::ArgSlices = args.iter().collect();
-        let reply = match ctx.submit(group, cmd, &slices, unix_ms(), 0) {
-            Submitted::Done(reply) => reply,
-            Submitted::Parked(_) => Reply::err("ERR internal: a queued command parked"),
-        };
+        let reply = ctx.run_unparked(group, cmd, &slices, unix_ms());
         let finished = Instant::now();
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
         ctx.stats

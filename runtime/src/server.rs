@@ -53,10 +53,10 @@ pub(crate) async fn run(
         },
         Cmd::Command => command(args),
         Cmd::Client => crate::session::client_command(ctx, session, args).await,
-        Cmd::Info => info(ctx, args).await,
-        Cmd::Config => config(ctx, args).await,
+        Cmd::Info => info(ctx, args).await.unwrap_or_else(|error| error),
+        Cmd::Config => config(ctx, args).await.unwrap_or_else(|error| error),
         Cmd::Time => time(),
-        Cmd::Latency => latency(ctx, args).await,
+        Cmd::Latency => latency(ctx, args).await.unwrap_or_else(|error| error),
         _ => Reply::err("ERR internal: not a server command"),
     }
 }
@@ -227,7 +227,7 @@ pub(crate) struct CoreReport {
     pub clients: usize,
 }
 
-pub(crate) async fn gather(ctx: &Rc<CoreCtx>) -> Vec<CoreReport> {
+async fn gather(ctx: &Rc<CoreCtx>) -> Result<Vec<CoreReport>, Reply> {
     ctx.on_all_cores(|c| CoreReport {
         stats: c.stats.borrow().clone(),
         keys: c.with_groups(|gs| gs.iter().map(|g| g.len()).sum()),
@@ -247,7 +247,7 @@ const INFO_SECTIONS: [&str; 6] = [
     "latencystats",
 ];
 
-async fn info(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
+async fn info(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let wanted: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
@@ -256,7 +256,7 @@ async fn info(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
         || wanted
             .iter()
             .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
-    let reports = gather(ctx).await;
+    let reports = gather(ctx).await?;
     let mut total = Stats::default();
     for report in &reports {
         total.merge(&report.stats);
@@ -270,7 +270,7 @@ async fn info(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
             info_section(ctx, section, &reports, &total, &mut out);
         }
     }
-    Reply::Verbatim(out.into_bytes())
+    Ok(Reply::Verbatim(out.into_bytes()))
 }
 
 fn info_section(
@@ -354,10 +354,10 @@ fn info_section(
     }
 }
 
-async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
-    match args[1].to_ascii_uppercase().as_slice() {
+async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    Ok(match args[1].to_ascii_uppercase().as_slice() {
         b"HISTOGRAM" => {
-            let total = merged_stats(ctx).await;
+            let total = merged_stats(ctx).await?;
             let wanted = wanted_commands(&args[2..]);
             let entries = total
                 .histograms()
@@ -367,7 +367,7 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
             Reply::Map(entries)
         }
         b"DUMP" => {
-            let total = merged_stats(ctx).await;
+            let total = merged_stats(ctx).await?;
             let wanted = wanted_commands(&args[2..]);
             let entries = total
                 .histograms()
@@ -386,15 +386,15 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
             .collect(),
         ),
         _ => unknown_subcommand(args, "LATENCY"),
-    }
+    })
 }
 
-async fn merged_stats(ctx: &Rc<CoreCtx>) -> Stats {
+async fn merged_stats(ctx: &Rc<CoreCtx>) -> Result<Stats, Reply> {
     let mut total = Stats::default();
-    for report in ctx.on_all_cores(|c| c.stats.borrow().clone()).await {
+    for report in ctx.on_all_cores(|c| c.stats.borrow().clone()).await? {
         total.merge(&report);
     }
-    total
+    Ok(total)
 }
 
 fn wanted_commands(names: &[&[u8]]) -> Option<Vec<Cmd>> {
@@ -470,8 +470,8 @@ fn config_values(ctx: &CoreCtx) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
-    match args[1].to_ascii_uppercase().as_slice() {
+async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    Ok(match args[1].to_ascii_uppercase().as_slice() {
         b"GET" if args.len() >= 3 => {
             let values = config_values(ctx);
             let pairs = values
@@ -488,7 +488,7 @@ async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
         b"SET" if args.len() >= 4 && args.len().is_multiple_of(2) => config_set(ctx, &args[2..]),
         b"RESETSTAT" if args.len() == 2 => {
             ctx.on_all_cores(|c| *c.stats.borrow_mut() = Stats::default())
-                .await;
+                .await?;
             Reply::Ok
         }
         b"GET" | b"SET" | b"RESETSTAT" => Reply::error(format!(
@@ -496,7 +496,7 @@ async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Reply {
             String::from_utf8_lossy(args[1]).to_ascii_lowercase()
         )),
         _ => unknown_subcommand(args, "CONFIG"),
-    }
+    })
 }
 
 /// `CONFIG SET`: the connection limit changes live; `save` and `appendonly`

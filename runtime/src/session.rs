@@ -303,7 +303,7 @@ pub(crate) async fn client_command(
             None => Reply::Nil,
         },
         (b"LIST", _) => {
-            let lists = ctx
+            let lists = match ctx
                 .on_all_cores(|c| {
                     let clients = c.clients.borrow();
                     let mut records: Vec<_> = clients.values().collect();
