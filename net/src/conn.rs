@@ -72,6 +72,12 @@ pub trait Handler {
         false
     }
 
+    /// The handoff [`Handler::wants_handoff`] asked for could not be made
+    /// (no descriptor was free to carry the socket): the connection stays
+    /// on this core and is served on. A handler should not ask again at
+    /// once.
+    fn handoff_failed(&mut self) {}
+
     /// Takes the connection to wherever [`Handler::wants_handoff`] chose.
     /// The default drops it, which closes it; a handler that ever wants a
     /// handoff implements this.

@@ -86,23 +86,14 @@ pub struct Handoff {
     pub info: ConnInfo,
 }
 
-impl Handoff {
-    /// Takes the socket out of a stream this core is done with. glommio
-    /// streams give no descriptor away, so the socket is duplicated and
-    /// the stream dropped: that also cancels a readiness poll the stream
-    /// may have left armed on this core's ring, which would otherwise hold
-    /// the socket open after the new core closes it.
-    fn new(stream: TcpStream, admission: Admission, info: ConnInfo) -> std::io::Result<Handoff> {
-        // Safety: the descriptor is the stream's, open until it is dropped
-        // below, after the duplicate is made.
-        let socket = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned()?;
-        drop(stream);
-        Ok(Handoff {
-            socket,
-            admission,
-            info,
-        })
-    }
+/// A second descriptor for a stream's socket. glommio streams give no
+/// descriptor away, so a socket leaves its core as a duplicate, and the
+/// stream is dropped after: that also cancels a readiness poll the stream
+/// may have left armed on this core's ring, which would otherwise hold the
+/// socket open after the new core closes it.
+fn duplicate_socket(stream: &TcpStream) -> std::io::Result<OwnedFd> {
+    // Safety: the descriptor is the stream's, open while it is borrowed.
+    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned()
 }
 
 /// The client connections one core serves: the ones it accepted and the
@@ -153,17 +144,33 @@ impl Connections {
         let limits = self.limits;
         let shutdown = self.shutdown.clone();
         let task = async move {
-            let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
-            tracing::debug!(?ending, peer = ?info.peer, "connection left this core");
-            if ending == Ending::HandedOff {
-                match Handoff::new(stream, admission, info) {
-                    Ok(handoff) => handler.hand_off(handoff).await,
-                    Err(error) => tracing::warn!(%error, "a connection could not be handed off"),
+            loop {
+                let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
+                tracing::debug!(?ending, peer = ?info.peer, "connection left this core");
+                if ending != Ending::HandedOff {
+                    // The client leaves the client list before the count
+                    // drops.
+                    drop(handler);
+                    drop(admission);
+                    return;
                 }
-            } else {
-                // The client leaves the client list before the count drops.
-                drop(handler);
-                drop(admission);
+                match duplicate_socket(&stream) {
+                    Ok(socket) => {
+                        drop(stream);
+                        let handoff = Handoff {
+                            socket,
+                            admission,
+                            info,
+                        };
+                        return handler.hand_off(handoff).await;
+                    }
+                    // The connection is quiet (nothing unanswered, no
+                    // input left), so serving it on here starts afresh.
+                    Err(error) => {
+                        tracing::warn!(%error, "a connection could not be handed off; it stays");
+                        handler.handoff_failed();
+                    }
+                }
             }
         };
         if self.closing.get() {

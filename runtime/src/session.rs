@@ -206,6 +206,12 @@ impl Handler for Session {
             && self.affinity.destination().is_some()
     }
 
+    fn handoff_failed(&mut self) {
+        // Start counting afresh, so the next attempt waits for another
+        // run of commands instead of retrying at every quiet moment.
+        self.affinity.reset();
+    }
+
     async fn hand_off(self, connection: Handoff) {
         let (Some(to), Some(record)) = (self.affinity.destination(), self.state.record.as_deref())
         else {
@@ -313,7 +319,11 @@ pub(crate) async fn client_command(
                         .map(|r| describe(r, c.index))
                         .collect::<String>()
                 })
-                .await;
+                .await
+            {
+                Ok(lists) => lists,
+                Err(error) => return error,
+            };
             Reply::Verbatim(lists.concat().into_bytes())
         }
         (b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"INFO", _) => Reply::error(format!(

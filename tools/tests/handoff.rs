@@ -139,6 +139,85 @@ fn move_connections_false_keeps_connections_where_they_land() {
     assert_eq!(core_of_connection(&mut raw), home);
 }
 
+/// The lowest descriptor number process `pid` has free: with its
+/// descriptor limit set there, it can open no new descriptor.
+fn lowest_free_descriptor(pid: u32) -> u64 {
+    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    (0..).find(|fd| !used.contains(fd)).unwrap()
+}
+
+/// Sets the soft open-descriptor limit of process `pid`; returns the old one.
+fn set_descriptor_limit(pid: u32, soft: u64) -> u64 {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // Safety: plain system calls on valid pointers.
+    unsafe {
+        assert_eq!(
+            libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old),
+            0
+        );
+        let new = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: old.rlim_max,
+        };
+        assert_eq!(
+            libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()),
+            0
+        );
+    }
+    old.rlim_cur
+}
+
+/// A handoff needs a spare descriptor to carry the socket. Without one the
+/// connection stays on its core and keeps being served; once descriptors
+/// are free again it moves.
+#[test]
+fn a_handoff_without_a_free_descriptor_keeps_the_connection() {
+    let server = Server::start(&["--cores", "2"]);
+    let pid = server.child.id();
+    let mut raw = server.raw();
+    let home = core_of_connection(&mut raw);
+    let key = key_away_from(&mut raw, home);
+
+    let limit = set_descriptor_limit(pid, lowest_free_descriptor(pid));
+    let commands = 2 * HANDOFF_AFTER_COMMANDS as i64;
+    for n in 1..=commands {
+        assert_eq!(raw.cmd(&["INCR", &key]), format!(":{n}\r\n"));
+    }
+    assert_eq!(
+        core_of_connection(&mut raw),
+        home,
+        "stayed for want of a descriptor"
+    );
+    let stats = raw.cmd(&["INFO", "stats"]);
+    assert_eq!(info_value(&stats, "total_connections_moved"), 0);
+
+    set_descriptor_limit(pid, limit);
+    for n in commands + 1..=2 * commands {
+        assert_eq!(raw.cmd(&["INCR", &key]), format!(":{n}\r\n"));
+    }
+    assert_eq!(
+        core_of_connection(&mut raw),
+        1 - home,
+        "moved once it could"
+    );
+    let stats = raw.cmd(&["INFO", "stats"]);
+    assert_eq!(info_value(&stats, "total_connections_moved"), 1);
+}
+
 /// Many pipelining clients on one hot key move while others' commands are
 /// in flight; every increment is counted once and each client sees its
 /// own increments in order; exactly the clients that landed away from the
