@@ -10,7 +10,8 @@
 # ROUNDS interleaved rounds, the order rotating each round, so drift hits
 # every server alike. Printed: each server's median ops/s over the rounds,
 # and the median over rounds of its ratio to redis-server measured in the
-# same round.
+# same round; the same for the server's CPU per request, and the client's
+# CPU share, which tells whether a figure is the client's ceiling.
 #
 #   bash bench/compare-redis.sh                 # 5 rounds, -n 1000000 (P16), 200000 (P1)
 #   ROUNDS=3 P1_REQUESTS=1000000 bash bench/compare-redis.sh
@@ -28,26 +29,41 @@ servers=(redis pinwheel-1 pinwheel-2)
 cargo build --release -p pinwheel --quiet
 pinwheel=target/release/pinwheel
 
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+declare -A pid
+cleanup() { for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 redis-server --port "${port[redis]}" --save '' --appendonly no >/dev/null 2>&1 &
-pids+=($!)
+pid[redis]=$!
 $pinwheel serve --listen "127.0.0.1:${port[pinwheel-1]}" --cores 1 --log-level warn >/dev/null 2>&1 &
-pids+=($!)
+pid[pinwheel-1]=$!
 $pinwheel serve --listen "127.0.0.1:${port[pinwheel-2]}" --cores 2 --log-level warn >/dev/null 2>&1 &
-pids+=($!)
+pid[pinwheel-2]=$!
 for server in "${servers[@]}"; do wait_port "${port[$server]}"; done
 
-# One redis-benchmark run; appends "round server P SET GET" to $raw.
+# CPU seconds (user + system) a server process has used so far, all threads.
+server_cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.3f", t / hz }' /proc/"$1"/task/*/stat
+}
+
+# One redis-benchmark run; appends "round server P SET GET server_us client_pct"
+# to $raw: server_us is the server's CPU microseconds per request (SET and
+# GET together), client_pct the share of one CPU redis-benchmark used. A
+# client near 100% means the figure is the client's limit, not the server's.
 measure() {
     local round=$1 server=$2 pipeline=$3 requests=$4
-    local figures
-    figures=$(redis-benchmark -p "${port[$server]}" -t set,get -c 50 -n "$requests" -P "$pipeline" -q 2>/dev/null \
+    local figures cpu_before cpu_after client
+    cpu_before=$(server_cpu_s "${pid[$server]}")
+    client=$(mktemp)
+    figures=$( { TIMEFORMAT='%U %S %R'; time redis-benchmark -p "${port[$server]}" -t set,get -c 50 -n "$requests" -P "$pipeline" -q 2>/dev/null; } 2>"$client" \
         | tr '\r' '\n' | awk '/^(SET|GET): .* requests per second/ { printf "%s ", $2 }')
-    echo "$round $server $pipeline $figures" >>"$raw"
-    echo "round $round  $server  P$pipeline  SET GET: $figures" >&2
+    cpu_after=$(server_cpu_s "${pid[$server]}")
+    local server_us client_pct
+    server_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$requests" 'BEGIN { printf "%.3f", (b - a) * 1e6 / (2 * n) }')
+    client_pct=$(awk '{ printf "%.0f", ($1 + $2) * 100 / $3 }' "$client")
+    rm -f "$client"
+    echo "$round $server $pipeline $figures$server_us $client_pct" >>"$raw"
+    echo "round $round  $server  P$pipeline  SET GET: $figures  server µs/req: $server_us  client CPU: $client_pct%" >&2
 }
 
 : >"$raw"
@@ -62,15 +78,24 @@ for round in $(seq "$rounds"); do
     done
 done
 
-# Medians, and the median of the per-round ratios to redis-server.
+# Medians, and the median of the per-round ratios to redis-server; the
+# same for server CPU per request (lower is better: a ratio below 1 means
+# less CPU than redis-server for the same work).
 awk "$MEDIAN_AWK"'
-{ set[$2, $3] = set[$2, $3] " " $4; get[$2, $3] = get[$2, $3] " " $5; s[$1, $2, $3] = $4; g[$1, $2, $3] = $5; rounds[$1] = 1 }
+{
+    set[$2, $3] = set[$2, $3] " " $4; get[$2, $3] = get[$2, $3] " " $5
+    us[$2, $3] = us[$2, $3] " " $6; client[$2, $3] = client[$2, $3] " " $7
+    s[$1, $2, $3] = $4; g[$1, $2, $3] = $5; u[$1, $2, $3] = $6; rounds[$1] = 1
+}
 END {
-    printf "%-12s %-4s %12s %12s %8s %8s\n", "server", "P", "SET ops/s", "GET ops/s", "SET ×", "GET ×"
+    printf "%-12s %-4s %12s %12s %8s %8s %10s %8s %8s\n", "server", "P", "SET ops/s", "GET ops/s", "SET ×", "GET ×", "µs CPU/req", "CPU ×", "client%"
     split("16 1", ps, " "); split("redis pinwheel-1 pinwheel-2", names, " ")
     for (p = 1; p <= 2; p++) for (k = 1; k <= 3; k++) {
-        name = names[k]; pl = ps[p]; rs = ""; rg = ""
-        for (r in rounds) { rs = rs " " s[r, name, pl] / s[r, "redis", pl]; rg = rg " " g[r, name, pl] / g[r, "redis", pl] }
-        printf "%-12s %-4s %12.0f %12.0f %8.2f %8.2f\n", name, pl, median(set[name, pl]), median(get[name, pl]), median(rs), median(rg)
+        name = names[k]; pl = ps[p]; rs = ""; rg = ""; ru = ""
+        for (r in rounds) {
+            rs = rs " " s[r, name, pl] / s[r, "redis", pl]; rg = rg " " g[r, name, pl] / g[r, "redis", pl]
+            ru = ru " " u[r, name, pl] / u[r, "redis", pl]
+        }
+        printf "%-12s %-4s %12.0f %12.0f %8.2f %8.2f %10.3f %8.2f %8.0f\n", name, pl, median(set[name, pl]), median(get[name, pl]), median(rs), median(rg), median(us[name, pl]), median(ru), median(client[name, pl])
     }
 }' "$raw"
