@@ -124,6 +124,30 @@ fn accept_loop(listener: TcpListener, mut on_accept: impl FnMut(TcpStream)) {
     }
 }
 
+/// Waits for the client's next bytes and appends them to `buf`: false once
+/// the client has closed, the socket failed, or `deadline` passed. The
+/// socket's read timeout (set at accept) is how the deadline is noticed
+/// while the client is quiet.
+fn read_more(socket: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
+    let mut chunk = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match socket.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return true;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 fn serve_resp(
     mut socket: TcpStream,
     behaviour: Behaviour,
@@ -135,24 +159,9 @@ fn serve_resp(
     let decoder = ReplyDecoder::default();
     let deadline = started + SERVER_LIFETIME;
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
     let mut served = 0u64;
     let mut tokens = 0u64;
-    while Instant::now() < deadline {
-        let n = match socket.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(_) => return,
-        };
-        buf.extend_from_slice(&chunk[..n]);
+    while read_more(&mut socket, &mut buf, deadline) {
         let mut out = Vec::new();
         while let Ok(Some((Reply::Array(args), len))) = decoder.decode(&buf) {
             buf.drain(..len);
@@ -244,22 +253,7 @@ pub fn etcd_server() -> Fake {
 fn serve_http(mut socket: TcpStream, store: &Mutex<HashMap<String, String>>, counter: &AtomicU64) {
     let deadline = Instant::now() + SERVER_LIFETIME;
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    while Instant::now() < deadline {
-        let n = match socket.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(_) => return,
-        };
-        buf.extend_from_slice(&chunk[..n]);
+    while read_more(&mut socket, &mut buf, deadline) {
         let mut out = Vec::new();
         while let Some((path, body, len)) = http_request(&buf) {
             buf.drain(..len);
