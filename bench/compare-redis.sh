@@ -30,7 +30,12 @@ cargo build --release -p pinwheel --quiet
 pinwheel=target/release/pinwheel
 
 declare -A pid
-cleanup() { for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done; }
+client_time=$(mktemp)
+cleanup() {
+    for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -f "$client_time"
+    [[ -n ${RAW:-} ]] || rm -f "$raw"
+}
 trap cleanup EXIT
 
 redis-server --port "${port[redis]}" --save '' --appendonly no >/dev/null 2>&1 &
@@ -41,9 +46,11 @@ $pinwheel serve --listen "127.0.0.1:${port[pinwheel-2]}" --cores 2 --log-level w
 pid[pinwheel-2]=$!
 for server in "${servers[@]}"; do wait_port "${port[$server]}"; done
 
-# CPU seconds (user + system) a server process has used so far, all threads.
+# CPU seconds (user + system) a server process has used so far, all its
+# threads, ended ones included. The fields are counted after the command
+# name, which is in parentheses and may hold spaces.
 server_cpu_s() {
-    awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.3f", t / hz }' /proc/"$1"/task/*/stat
+    sed 's/.*) //' /proc/"$1"/stat | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($12 + $13) / hz }'
 }
 
 # One redis-benchmark run; appends "round server P SET GET server_us client_pct"
@@ -52,16 +59,18 @@ server_cpu_s() {
 # client near 100% means the figure is the client's limit, not the server's.
 measure() {
     local round=$1 server=$2 pipeline=$3 requests=$4
-    local figures cpu_before cpu_after client
+    local figures cpu_before cpu_after
     cpu_before=$(server_cpu_s "${pid[$server]}")
-    client=$(mktemp)
-    figures=$( { TIMEFORMAT='%U %S %R'; time redis-benchmark -p "${port[$server]}" -t set,get -c 50 -n "$requests" -P "$pipeline" -q 2>/dev/null; } 2>"$client" \
+    figures=$( { TIMEFORMAT='%U %S %R'; time redis-benchmark -p "${port[$server]}" -t set,get -c 50 -n "$requests" -P "$pipeline" -q 2>/dev/null; } 2>"$client_time" \
         | tr '\r' '\n' | awk '/^(SET|GET): .* requests per second/ { printf "%s ", $2 }')
     cpu_after=$(server_cpu_s "${pid[$server]}")
+    if [[ $(wc -w <<<"$figures") != 2 ]]; then
+        echo "redis-benchmark against $server printed no SET and GET figures" >&2
+        exit 1
+    fi
     local server_us client_pct
     server_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$requests" 'BEGIN { printf "%.3f", (b - a) * 1e6 / (2 * n) }')
-    client_pct=$(awk '{ printf "%.0f", ($1 + $2) * 100 / $3 }' "$client")
-    rm -f "$client"
+    client_pct=$(awk '{ printf "%.0f", ($3 > 0) ? ($1 + $2) * 100 / $3 : 0 }' "$client_time")
     echo "$round $server $pipeline $figures$server_us $client_pct" >>"$raw"
     echo "round $round  $server  P$pipeline  SET GET: $figures  server µs/req: $server_us  client CPU: $client_pct%" >&2
 }
@@ -94,8 +103,10 @@ END {
         name = names[k]; pl = ps[p]; rs = ""; rg = ""; ru = ""
         for (r in rounds) {
             rs = rs " " s[r, name, pl] / s[r, "redis", pl]; rg = rg " " g[r, name, pl] / g[r, "redis", pl]
-            ru = ru " " u[r, name, pl] / u[r, "redis", pl]
+            # CPU is counted in clock ticks: a short run can read 0.
+            if (u[r, "redis", pl] > 0) ru = ru " " u[r, name, pl] / u[r, "redis", pl]
         }
-        printf "%-12s %-4s %12.0f %12.0f %8.2f %8.2f %10.3f %8.2f %8.0f\n", name, pl, median(set[name, pl]), median(get[name, pl]), median(rs), median(rg), median(us[name, pl]), median(ru), median(client[name, pl])
+        cpu_ratio = ru == "" ? "n/a" : sprintf("%.2f", median(ru))
+        printf "%-12s %-4s %12.0f %12.0f %8.2f %8.2f %10.3f %8s %8.0f\n", name, pl, median(set[name, pl]), median(get[name, pl]), median(rs), median(rg), median(us[name, pl]), cpu_ratio, median(client[name, pl])
     }
 }' "$raw"

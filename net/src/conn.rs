@@ -73,9 +73,10 @@ pub trait Handler {
     }
 
     /// The handoff [`Handler::wants_handoff`] asked for could not be made
-    /// (no descriptor was free to carry the socket): the connection stays
-    /// on this core and is served on. A handler should not ask again at
-    /// once.
+    /// (duplicating the socket failed, for example because no descriptor
+    /// was free): the connection stays on this core and is served on. It
+    /// is asked again only after its next input, and a handler may wait
+    /// longer before it wants another try.
     fn handoff_failed(&mut self) {}
 
     /// Takes the connection to wherever [`Handler::wants_handoff`] chose.
@@ -140,6 +141,10 @@ pub async fn serve_connection<H: Handler>(
     let mut input = InputBuffer::new();
     let mut parser = Parser::new(limits);
     let mut out = RespWriter::new();
+    // A handoff is considered only after this call has read something, so
+    // a connection served again after a handoff that failed reads on
+    // instead of asking again at once.
+    let mut has_read = false;
     loop {
         if let Some(ending) =
             answer_buffered(&mut input, &mut parser, handler, &mut out, stream, &limits).await
@@ -151,14 +156,17 @@ pub async fn serve_connection<H: Handler>(
             return Ending::Io;
         }
         input.compact();
-        if input.is_empty() && !shutdown.has_fired() && handler.wants_handoff() {
+        if has_read && input.is_empty() && !shutdown.has_fired() && handler.wants_handoff() {
             return Ending::HandedOff;
         }
         let read = read_or_shutdown(&mut input, stream, shutdown).await;
         match read {
             None => return Ending::Shutdown,
             Some(Ok(0)) => return Ending::ClientClosed,
-            Some(Ok(_)) => handler.input_arrived(),
+            Some(Ok(_)) => {
+                has_read = true;
+                handler.input_arrived();
+            }
             Some(Err(_)) => return Ending::Io,
         }
     }

@@ -146,7 +146,7 @@ impl Connections {
         let task = async move {
             loop {
                 let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
-                tracing::debug!(?ending, peer = ?info.peer, "connection left this core");
+                tracing::debug!(?ending, peer = ?info.peer, "connection loop ended");
                 if ending != Ending::HandedOff {
                     // The client leaves the client list before the count
                     // drops.

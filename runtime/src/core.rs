@@ -491,7 +491,9 @@ impl CoreCtx {
     }
 
     /// Runs `call` on every core at once; results in core order, or the
-    /// first core's error.
+    /// first core's error. On an error the call has still run on every
+    /// core that could be asked, so a write fanned out this way (FLUSHALL,
+    /// CONFIG RESETSTAT) may be done in part when shutdown cuts it short.
     pub async fn on_all_cores<R, F>(self: &Rc<Self>, call: F) -> Result<Vec<R>, Reply>
     where
         R: Send + 'static,
