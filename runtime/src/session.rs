@@ -177,7 +177,7 @@ impl Handler for Session {
     }
 
     fn input_arrived(&mut self) {
-        self.pipeline.last_finished = None;
+        self.pipeline.input_arrived();
     }
 
     fn queue(&mut self, args: &Args<'_>) -> Queued {
