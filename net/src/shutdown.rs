@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use slab::Slab;
 
@@ -20,7 +21,7 @@ pub struct Shutdown(Rc<Inner>);
 
 #[derive(Debug, Default)]
 struct Inner {
-    fired: Cell<bool>,
+    fired_at: Cell<Option<Instant>>,
     waiters: RefCell<Slab<Waker>>,
 }
 
@@ -32,7 +33,10 @@ impl Shutdown {
 
     /// Fires the signal and wakes everyone waiting on it.
     pub fn fire(&self) {
-        self.0.fired.set(true);
+        if self.has_fired() {
+            return;
+        }
+        self.0.fired_at.set(Some(Instant::now()));
         let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
         for (_, waker) in waiters {
             waker.wake();
@@ -41,7 +45,12 @@ impl Shutdown {
 
     /// True once the signal has fired.
     pub fn has_fired(&self) -> bool {
-        self.0.fired.get()
+        self.0.fired_at.get().is_some()
+    }
+
+    /// When the signal fired, if it has.
+    pub fn fired_at(&self) -> Option<Instant> {
+        self.0.fired_at.get()
     }
 
     /// Resolves when the signal fires.
@@ -71,7 +80,7 @@ impl Future for Wait<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let inner = &this.shutdown.0;
-        if inner.fired.get() {
+        if inner.fired_at.get().is_some() {
             return Poll::Ready(());
         }
         let mut waiters = inner.waiters.borrow_mut();

@@ -608,9 +608,15 @@ pub(crate) async fn run_core(
     }
     glommio::spawn_local(sweep_expired(ctx.clone())).detach();
     glommio::spawn_local(drive_timers(ctx.clone())).detach();
-    crate::session::serve_clients(&ctx, listener).await;
-    let _ = drained.send(index);
-    ctx.exit.wait().await;
+    let serve = async {
+        crate::session::serve_clients(&ctx, listener).await;
+        let _ = drained.send(index);
+        ctx.exit.wait().await;
+    };
+    // Exit comes once every core has drained, or when the node's grace
+    // period ran out first: then the core leaves without waiting for the
+    // connections still open, and its executor closes them as it ends.
+    futures_lite::future::or(serve, ctx.exit.wait()).await;
 }
 
 type Connected = (

@@ -65,6 +65,82 @@ fn sigterm_answers_what_was_sent_then_exits_0() {
     }
 }
 
+/// A client that sends command after command, never pausing, cannot hold
+/// the server up after SIGTERM: its connection is answered for a while,
+/// then closed, and the server exits 0. Before this was bounded, the
+/// server stayed up for as long as the client kept sending.
+#[test]
+fn sigterm_is_not_held_up_by_a_client_that_never_pauses() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["--cores", "2"]);
+    let addr = server.addr;
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+        let command = encode(&["INCR", "busy"]);
+        // Bounded, so the test ends even if the server never closes.
+        let give_up = std::time::Instant::now() + 3 * common::TIMEOUT;
+        let mut answered = 0u64;
+        let mut reply = [0u8; 64];
+        while std::time::Instant::now() < give_up {
+            if stream.write_all(&command).is_err() {
+                return (answered, true);
+            }
+            match stream.read(&mut reply) {
+                Ok(0) | Err(_) => return (answered, true),
+                Ok(n) => {
+                    answered += 1;
+                    let expected = format!(":{answered}\r\n");
+                    assert_eq!(&reply[..n], expected.as_bytes(), "answers stay in order");
+                }
+            }
+            if answered == 100 {
+                started_tx.send(()).unwrap();
+            }
+        }
+        (answered, false)
+    });
+    started.recv().unwrap();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let (answered, closed) = client.join().unwrap();
+    assert!(closed, "the server closed the busy client's connection");
+    assert!(answered >= 100);
+}
+
+/// A client parked in a lock wait longer than the grace period is closed
+/// when the grace period ends, and the server exits 0.
+#[test]
+fn sigterm_closes_a_parked_lock_waiter_after_the_grace_period() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut holder = server.raw();
+    assert_eq!(
+        holder.cmd(&["LOCK.ACQUIRE", "L", "holder", "60000"]),
+        ":1\r\n"
+    );
+    let mut waiter = server.raw();
+    waiter.send(&encode(&[
+        "LOCK.ACQUIRE",
+        "L",
+        "waiter",
+        "60000",
+        "WAIT",
+        "600000",
+    ]));
+    // Signal only once the wait is parked in the lock's queue.
+    let queued = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        holder
+            .cmd(&["LOCK.INFO", "L"])
+            .contains("waiters\r\n:1\r\n")
+    });
+    assert!(queued, "the waiter is queued");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(waiter.closed(), "the waiter's connection was closed");
+}
+
 #[test]
 fn port_in_use_is_a_clear_failure() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
