@@ -86,13 +86,6 @@ struct Outgoing {
     started: Instant,
 }
 
-/// When a connection's latest input arrived, on both clocks.
-#[derive(Clone, Copy)]
-struct InputClock {
-    at: Instant,
-    unix_ms: u64,
-}
-
 /// One connection's queued commands and their answers.
 #[derive(Default)]
 pub(crate) struct Pipeline {
@@ -101,34 +94,9 @@ pub(crate) struct Pipeline {
     outgoing: Option<Outgoing>,
     /// When the last answered command finished: the next one's start.
     pub last_finished: Option<Instant>,
-    input: Option<InputClock>,
 }
 
 impl Pipeline {
-    /// New input was read: its first command starts now. The wall time
-    /// of the commands in it is counted on from here by the monotonic
-    /// clock, so a command costs one clock read (its finish) instead of
-    /// two; a profile of pipelined GETs had 7% of the server's time in
-    /// `clock_gettime`.
-    pub fn input_arrived(&mut self) {
-        let at = Instant::now();
-        self.input = Some(InputClock {
-            at,
-            unix_ms: unix_ms(),
-        });
-        self.last_finished = Some(at);
-    }
-
-    /// The wall time, in Unix milliseconds, at monotonic instant `at`.
-    fn wall_ms(&self, at: Instant) -> u64 {
-        match self.input {
-            Some(input) => {
-                input.unix_ms + at.saturating_duration_since(input.at).as_millis() as u64
-            }
-            None => unix_ms(),
-        }
-    }
-
     /// Takes a single-key command that needs no waiting of its own:
     /// answers it now if this core owns its key, or adds it to the batch for
     /// the core that does.
@@ -193,7 +161,7 @@ impl Pipeline {
     fn answer_here(&mut self, ctx: &CoreCtx, group: u32, cmd: Cmd, args: &Args<'_>) {
         let started = self.last_finished.unwrap_or_else(Instant::now);
         let slices: crate::argv::ArgSlices = args.iter().collect();
-        let reply = ctx.run_unparked(group, cmd, &slices, self.wall_ms(started));
+        let reply = ctx.run_unparked(group, cmd, &slices, unix_ms());
         let finished = Instant::now();
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
         ctx.stats

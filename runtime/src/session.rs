@@ -177,7 +177,7 @@ impl Handler for Session {
     }
 
     fn input_arrived(&mut self) {
-        self.pipeline.input_arrived();
+        self.pipeline.last_finished = None;
     }
 
     fn queue(&mut self, args: &Args<'_>) -> Queued {
