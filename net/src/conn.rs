@@ -176,10 +176,6 @@ pub async fn serve_connection<H: Handler>(
 /// sent, until the client has been quiet this long: commands in flight are
 /// answered, not dropped.
 pub const SHUTDOWN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
-/// How long after shutdown fires a connection keeps reading at most, so a
-/// client that never falls quiet cannot hold the server up; it is well
-/// inside the node's grace period (`SHUTDOWN_GRACE`, 5 s).
-pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads more input; `None` when the connection should end for shutdown.
 async fn read_or_shutdown(
@@ -197,15 +193,8 @@ async fn read_or_shutdown(
             return read;
         }
     }
-    let drain_ends = shutdown
-        .fired_at()
-        .map_or_else(std::time::Instant::now, |at| at + SHUTDOWN_DRAIN_MAX);
-    let quiet = SHUTDOWN_QUIET.min(drain_ends.saturating_duration_since(std::time::Instant::now()));
-    if quiet.is_zero() {
-        return None;
-    }
     futures_lite::future::or(async { Some(input.read_from(stream).await) }, async {
-        glommio::timer::sleep(quiet).await;
+        glommio::timer::sleep(SHUTDOWN_QUIET).await;
         None
     })
     .await

@@ -104,6 +104,8 @@ pub struct Connections {
     closing: std::cell::Cell<bool>,
     limits: ProtocolLimits,
     shutdown: Shutdown,
+    /// Ends every connection still served, at once.
+    abort: Shutdown,
 }
 
 impl Connections {
@@ -114,7 +116,17 @@ impl Connections {
             closing: std::cell::Cell::new(false),
             limits,
             shutdown,
+            abort: Shutdown::new(),
         }
+    }
+
+    /// Ends every connection still served here, answered or not: for a
+    /// shutdown whose grace period ran out (a client that never stops
+    /// sending, one parked in a lock wait). Each connection's task is
+    /// dropped on this core while its executor still runs, which closes
+    /// its socket and lets `close` return.
+    pub fn abort(&self) {
+        self.abort.fire();
     }
 
     /// Serves a connection handed off by another core on this one.
@@ -173,6 +185,8 @@ impl Connections {
                 }
             }
         };
+        let abort = self.abort.clone();
+        let task = async move { futures_lite::future::or(task, abort.wait()).await };
         if self.closing.get() {
             glommio::spawn_local(task).detach();
         } else if let Ok(handle) = self.live.spawn(task) {

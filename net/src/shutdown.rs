@@ -11,7 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use slab::Slab;
 
@@ -21,7 +20,7 @@ pub struct Shutdown(Rc<Inner>);
 
 #[derive(Debug, Default)]
 struct Inner {
-    fired_at: Cell<Option<Instant>>,
+    fired: Cell<bool>,
     waiters: RefCell<Slab<Waker>>,
 }
 
@@ -33,10 +32,9 @@ impl Shutdown {
 
     /// Fires the signal and wakes everyone waiting on it.
     pub fn fire(&self) {
-        if self.has_fired() {
+        if self.0.fired.replace(true) {
             return;
         }
-        self.0.fired_at.set(Some(Instant::now()));
         let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
         for (_, waker) in waiters {
             waker.wake();
@@ -45,12 +43,7 @@ impl Shutdown {
 
     /// True once the signal has fired.
     pub fn has_fired(&self) -> bool {
-        self.0.fired_at.get().is_some()
-    }
-
-    /// When the signal fired, if it has.
-    pub fn fired_at(&self) -> Option<Instant> {
-        self.0.fired_at.get()
+        self.0.fired.get()
     }
 
     /// Resolves when the signal fires.
@@ -80,7 +73,7 @@ impl Future for Wait<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let inner = &this.shutdown.0;
-        if inner.fired_at.get().is_some() {
+        if inner.fired.get() {
             return Poll::Ready(());
         }
         let mut waiters = inner.waiters.borrow_mut();

@@ -457,7 +457,13 @@ impl CoreCtx {
                 .detach();
             }
             Request::Drain => self.drain.fire(),
-            Request::Exit => self.exit.fire(),
+            Request::Exit => {
+                // Exit comes once every core has drained, or when the
+                // node's grace period ran out first: connections still
+                // open then are ended here, so the core can leave.
+                self.connections.abort();
+                self.exit.fire();
+            }
         }
     }
 
@@ -608,15 +614,12 @@ pub(crate) async fn run_core(
     }
     glommio::spawn_local(sweep_expired(ctx.clone())).detach();
     glommio::spawn_local(drive_timers(ctx.clone())).detach();
-    let serve = async {
-        crate::session::serve_clients(&ctx, listener).await;
-        let _ = drained.send(index);
-        ctx.exit.wait().await;
-    };
-    // Exit comes once every core has drained, or when the node's grace
-    // period ran out first: then the core leaves without waiting for the
-    // connections still open, and its executor closes them as it ends.
-    futures_lite::future::or(serve, ctx.exit.wait()).await;
+    crate::session::serve_clients(&ctx, listener).await;
+    let _ = drained.send(index);
+    ctx.exit.wait().await;
+    // Let tasks woken by the exit (aborted connections outside the gate,
+    // their guards' messages) run while the executor still does.
+    futures_lite::future::yield_now().await;
 }
 
 type Connected = (

@@ -86,3 +86,59 @@ fn lock_guards_fence_and_release_on_drop() {
     let too_long = vec![b'x'; 5000];
     assert!(db.lock_blocking(&too_long, b"a", ttl, None).is_err());
 }
+
+/// A client still connected when shutdown's grace period runs out (here,
+/// one parked in a lock wait) has its connection closed, not left open
+/// inside a stopped core, and `shutdown` returns.
+#[test]
+fn shutdown_closes_a_connection_that_outlives_the_grace_period() {
+    use std::io::{Read, Write};
+    let node = Node::builder()
+        .cores(2)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .unwrap();
+    let addr = node.local_addr().unwrap();
+    let send = |stream: &mut std::net::TcpStream, args: &[&str]| {
+        let mut bytes = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            bytes.extend(format!("${}\r\n{arg}\r\n", arg.len()).bytes());
+        }
+        stream.write_all(&bytes).unwrap();
+    };
+    let timeout = Some(std::time::Duration::from_secs(20));
+    let mut holder = std::net::TcpStream::connect(addr).unwrap();
+    holder.set_read_timeout(timeout).unwrap();
+    send(&mut holder, &["LOCK.ACQUIRE", "L", "holder", "60000"]);
+    let mut reply = [0u8; 64];
+    let n = holder.read(&mut reply).unwrap();
+    assert_eq!(&reply[..n], b":1\r\n");
+    let mut waiter = std::net::TcpStream::connect(addr).unwrap();
+    waiter.set_read_timeout(timeout).unwrap();
+    send(
+        &mut waiter,
+        &["LOCK.ACQUIRE", "L", "waiter", "60000", "WAIT", "600000"],
+    );
+    let queued = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        match node.handle().call_blocking(&["LOCK.INFO", "L"]) {
+            Ok(Reply::Map(fields)) => fields.iter().any(|(name, value)| {
+                *name == Reply::Bulk(b"waiters".to_vec()) && *value == Reply::Int(1)
+            }),
+            _ => false,
+        }
+    });
+    assert!(queued, "the waiter is queued");
+
+    node.shutdown();
+    // EOF or a reset: either way closed, where a leaked socket would leave
+    // the read waiting until its timeout.
+    let read = waiter.read(&mut reply);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the waiter's connection was closed: {read:?}"
+    );
+}

@@ -66,9 +66,9 @@ fn sigterm_answers_what_was_sent_then_exits_0() {
 }
 
 /// A client that sends command after command, never pausing, cannot hold
-/// the server up after SIGTERM: its connection is answered for a while,
-/// then closed, and the server exits 0. Before this was bounded, the
-/// server stayed up for as long as the client kept sending.
+/// the server up after SIGTERM: its connection is answered through the
+/// grace period, then closed, and the server exits 0. Before, the server
+/// stayed up for as long as the client kept sending.
 #[test]
 fn sigterm_is_not_held_up_by_a_client_that_never_pauses() {
     use std::io::{Read, Write};
