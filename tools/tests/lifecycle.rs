@@ -71,7 +71,7 @@ fn sigterm_answers_what_was_sent_then_exits_0() {
 /// stayed up for as long as the client kept sending.
 #[test]
 fn sigterm_is_not_held_up_by_a_client_that_never_pauses() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let server = Server::start(&["--cores", "2"]);
     let addr = server.addr;
     let (started_tx, started) = std::sync::mpsc::channel();
@@ -82,19 +82,16 @@ fn sigterm_is_not_held_up_by_a_client_that_never_pauses() {
         // Bounded, so the test ends even if the server never closes.
         let give_up = std::time::Instant::now() + 3 * common::TIMEOUT;
         let mut answered = 0u64;
-        let mut reply = [0u8; 64];
+        let mut reply = Vec::new();
         while std::time::Instant::now() < give_up {
             if stream.write_all(&command).is_err() {
                 return (answered, true);
             }
-            match stream.read(&mut reply) {
-                Ok(0) | Err(_) => return (answered, true),
-                Ok(n) => {
-                    answered += 1;
-                    let expected = format!(":{answered}\r\n");
-                    assert_eq!(&reply[..n], expected.as_bytes(), "answers stay in order");
-                }
-            }
+            let Some(line) = read_line_or_close(&mut stream, &mut reply) else {
+                return (answered, true);
+            };
+            answered += 1;
+            assert_eq!(line, format!(":{answered}\r\n"), "answers stay in order");
             if answered == 100 {
                 started_tx.send(()).unwrap();
             }
@@ -107,6 +104,24 @@ fn sigterm_is_not_held_up_by_a_client_that_never_pauses() {
     let (answered, closed) = client.join().unwrap();
     assert!(closed, "the server closed the busy client's connection");
     assert!(answered >= 100);
+}
+
+/// Reads one `\r\n`-ended reply line; `None` when the server closed the
+/// connection (EOF or reset). A read that times out fails the test: the
+/// server neither answered nor closed.
+fn read_line_or_close(stream: &mut std::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    use std::io::Read;
+    buf.clear();
+    let mut byte = [0u8];
+    while !buf.ends_with(b"\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => return None,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+            Err(e) => panic!("the server neither answered nor closed: {e}"),
+        }
+    }
+    Some(String::from_utf8_lossy(buf).into_owned())
 }
 
 /// A client parked in a lock wait longer than the grace period is closed
