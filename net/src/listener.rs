@@ -100,33 +100,26 @@ fn duplicate_socket(stream: &TcpStream) -> std::io::Result<OwnedFd> {
 /// ones handed to it by other cores. Closing waits for every one to end.
 pub struct Connections {
     live: glommio::sync::Gate,
-    /// Set once `close` is called: the gate takes no more.
-    closing: std::cell::Cell<bool>,
     limits: ProtocolLimits,
     shutdown: Shutdown,
-    /// Ends every connection still served, at once.
     abort: Shutdown,
 }
 
 impl Connections {
-    /// Connections that hold to `limits` and end when `shutdown` fires.
-    pub fn new(limits: ProtocolLimits, shutdown: Shutdown) -> Connections {
+    /// Connections that hold to `limits`, finish what their clients sent
+    /// and end when `shutdown` fires, and end at once, answered or not,
+    /// when `abort` fires: for a shutdown whose grace period ran out (a
+    /// client that never stops sending, one parked in a lock wait). An
+    /// aborted connection's task is dropped on this core while its
+    /// executor still runs, which closes its socket and lets `close`
+    /// return.
+    pub fn new(limits: ProtocolLimits, shutdown: Shutdown, abort: Shutdown) -> Connections {
         Connections {
             live: glommio::sync::Gate::new(),
-            closing: std::cell::Cell::new(false),
             limits,
             shutdown,
-            abort: Shutdown::new(),
+            abort,
         }
-    }
-
-    /// Ends every connection still served here, answered or not: for a
-    /// shutdown whose grace period ran out (a client that never stops
-    /// sending, one parked in a lock wait). Each connection's task is
-    /// dropped on this core while its executor still runs, which closes
-    /// its socket and lets `close` return.
-    pub fn abort(&self) {
-        self.abort.fire();
     }
 
     /// Serves a connection handed off by another core on this one.
@@ -187,7 +180,7 @@ impl Connections {
         };
         let abort = self.abort.clone();
         let task = async move { futures_lite::future::or(task, abort.wait()).await };
-        if self.closing.get() {
+        if !self.live.is_open() {
             glommio::spawn_local(task).detach();
         } else if let Ok(handle) = self.live.spawn(task) {
             handle.detach();
@@ -196,7 +189,6 @@ impl Connections {
 
     /// Waits until every connection served here has ended or left.
     pub async fn close(&self) {
-        self.closing.set(true);
         let _ = self.live.close().await;
     }
 }

@@ -82,7 +82,8 @@ pub(crate) struct CoreCtx {
     pub drain: Shutdown,
     /// The client connections this core serves.
     pub connections: Connections,
-    /// Fires when the core must leave.
+    /// Fires when the core must leave; it also ends the connections still
+    /// open then.
     exit: Shutdown,
 }
 
@@ -106,7 +107,9 @@ impl CoreCtx {
         let limits = node.config.group_limits();
         let owned = (0..node.ring.groups()).filter(|&g| core_of(g, node.cores) == index);
         let drain = Shutdown::new();
-        let connections = Connections::new(node.config.protocol_limits(), drain.clone());
+        let exit = Shutdown::new();
+        let connections =
+            Connections::new(node.config.protocol_limits(), drain.clone(), exit.clone());
         CoreCtx {
             index,
             groups: RefCell::new(owned.map(|_| Group::new(limits)).collect()),
@@ -120,7 +123,7 @@ impl CoreCtx {
             rng: Cell::new(0x853c_49e6_748f_ea9b ^ index as u64),
             drain,
             connections,
-            exit: Shutdown::new(),
+            exit,
             node,
         }
     }
@@ -457,13 +460,10 @@ impl CoreCtx {
                 .detach();
             }
             Request::Drain => self.drain.fire(),
-            Request::Exit => {
-                // Exit comes once every core has drained, or when the
-                // node's grace period ran out first: connections still
-                // open then are ended here, so the core can leave.
-                self.connections.abort();
-                self.exit.fire();
-            }
+            // Exit comes once every core has drained, or when the node's
+            // grace period ran out first: connections still open then end
+            // with it (it is their abort signal), so the core can leave.
+            Request::Exit => self.exit.fire(),
         }
     }
 
