@@ -582,27 +582,95 @@ impl Cmd {
 }
 
 /// Finds a command by name, ignoring ASCII case.
+///
+/// Every command runs through this, so it avoids hashing bytes: a name of
+/// at most 16 bytes is packed, lowercased, into one `u128`, which picks a
+/// slot by one multiplication and is compared whole.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > COMMAND_NAME_MAX_BYTES {
-        return None;
+    let packed = packed_name(name)?;
+    let table = name_table();
+    let mut slot = name_slot(packed);
+    loop {
+        match table[slot] {
+            Some((key, cmd)) if key == packed => {
+                let spec = cmd.spec();
+                // Zero padding cannot tell "get" from "get\0"; the length can.
+                return (spec.name.len() == name.len()).then_some(spec);
+            }
+            Some(_) => slot = (slot + 1) % NAME_SLOTS,
+            None => return None,
+        }
     }
-    let mut lower = [0u8; COMMAND_NAME_MAX_BYTES];
-    let lower = &mut lower[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    let index = by_name().get(&*lower)?;
-    Some(&COMMANDS[*index])
 }
 
-fn by_name() -> &'static ahash::AHashMap<&'static [u8], usize> {
-    static MAP: std::sync::OnceLock<ahash::AHashMap<&'static [u8], usize>> =
+/// Slots of the name table: a power of two over three times the command
+/// count, so a lookup rarely probes past its first slot.
+const NAME_SLOTS: usize = 256;
+const _: () = assert!(NAME_SLOTS.is_power_of_two() && NAME_SLOTS >= 3 * COMMAND_COUNT);
+
+/// A command name lowercased into a `u128`, zero padded; `None` when no
+/// command could have it.
+fn packed_name(name: &[u8]) -> Option<u128> {
+    if name.is_empty() || name.len() > COMMAND_NAME_MAX_BYTES {
+        return None;
+    }
+    Some(ascii_lowercase(load_padded(name)))
+}
+
+/// `name` (1 to 16 bytes) as a little-endian `u128`, zero padded. Two
+/// overlapping loads instead of a copy into a zeroed buffer: reading back
+/// bytes just stored one by one stalls the CPU longer than the lookup.
+fn load_padded(name: &[u8]) -> u128 {
+    let len = name.len();
+    if len >= 8 {
+        let head = u64::from_le_bytes(name[..8].try_into().expect("8 bytes"));
+        let tail = u64::from_le_bytes(name[len - 8..].try_into().expect("8 bytes"));
+        let rest = tail.checked_shr(8 * (16 - len) as u32).unwrap_or(0);
+        return u128::from(head) | (u128::from(rest) << 64);
+    }
+    if len >= 4 {
+        let head = u32::from_le_bytes(name[..4].try_into().expect("4 bytes"));
+        let tail = u32::from_le_bytes(name[len - 4..].try_into().expect("4 bytes"));
+        let rest = u64::from(tail) << (8 * (len - 4));
+        return u128::from(u64::from(head) | rest);
+    }
+    name.iter()
+        .rev()
+        .fold(0, |packed, &byte| (packed << 8) | u128::from(byte))
+}
+
+/// Lowercases the ASCII letters among sixteen packed bytes at once: a byte
+/// gets 0x20 added when it is at least `A`, at most `Z`, and below 0x80.
+fn ascii_lowercase(bytes: u128) -> u128 {
+    const EACH: u128 = u128::MAX / 0xFF; // 0x01 in every byte
+    let low_seven = bytes & (EACH * 0x7F);
+    let at_least_a = low_seven + EACH * (0x80 - u128::from(b'A'));
+    let above_z = low_seven + EACH * (0x7F - u128::from(b'Z'));
+    let upper = at_least_a & !above_z & !bytes & (EACH * 0x80);
+    bytes | (upper >> 2)
+}
+
+/// Fibonacci hashing of the name's two halves; the top bits pick the slot.
+fn name_slot(packed: u128) -> usize {
+    let folded = (packed as u64) ^ ((packed >> 64) as u64);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - NAME_SLOTS.trailing_zeros())) as usize
+}
+
+/// Open addressing with linear probing; built once, read only after.
+fn name_table() -> &'static [Option<(u128, Cmd)>; NAME_SLOTS] {
+    static TABLE: std::sync::OnceLock<[Option<(u128, Cmd)>; NAME_SLOTS]> =
         std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        COMMANDS
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| (spec.name.as_bytes(), i))
-            .collect()
+    TABLE.get_or_init(|| {
+        let mut table = [None; NAME_SLOTS];
+        for spec in &COMMANDS {
+            let packed = packed_name(spec.name.as_bytes()).expect("command names fit");
+            let mut slot = name_slot(packed);
+            while table[slot].is_some() {
+                slot = (slot + 1) % NAME_SLOTS;
+            }
+            table[slot] = Some((packed, spec.cmd));
+        }
+        table
     })
 }
 
@@ -626,6 +694,40 @@ mod tests {
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"").is_none());
         assert!(lookup(&[b'x'; 100]).is_none());
+        assert!(lookup(b"get\0").is_none(), "zero padding must not match");
+        assert!(lookup(b"ge").is_none());
+        assert!(lookup(b"gett").is_none());
+    }
+
+    #[test]
+    fn padded_load_matches_a_copy_into_zeroes() {
+        let text: Vec<u8> = (1..=16).collect();
+        for len in 1..=16 {
+            let mut bytes = [0u8; 16];
+            bytes[..len].copy_from_slice(&text[..len]);
+            assert_eq!(
+                load_padded(&text[..len]),
+                u128::from_le_bytes(bytes),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn packed_lowercasing_matches_the_standard_library() {
+        for byte in 0..=255u8 {
+            let packed = ascii_lowercase(u128::from_le_bytes([byte; 16]));
+            assert_eq!(packed, u128::from_le_bytes([byte.to_ascii_lowercase(); 16]));
+        }
+    }
+
+    #[test]
+    fn lookup_finds_every_command_in_any_case() {
+        for spec in &COMMANDS {
+            assert_eq!(lookup(spec.name.as_bytes()).unwrap().cmd, spec.cmd);
+            let upper = spec.name.to_ascii_uppercase();
+            assert_eq!(lookup(upper.as_bytes()).unwrap().cmd, spec.cmd);
+        }
     }
 
     #[test]
