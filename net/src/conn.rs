@@ -39,10 +39,11 @@ pub trait Handler {
     /// The client broke the protocol or a limit; the connection closes.
     fn protocol_error(&mut self) {}
 
-    /// New input was read; the commands in it follow. A handler that times
-    /// commands can read the clock here once and chain from one command's
-    /// end to the next command's start.
-    fn input_arrived(&mut self) {}
+    /// The connection waited (for input, or for its client to take
+    /// output); the commands that follow start now. A handler that times
+    /// commands chains one command's end to the next one's start between
+    /// these calls, and reads the clock afresh after one.
+    fn resumed(&mut self) {}
 
     /// Offers a command to answer later, in order, together with the other
     /// commands of the same input. A handler takes a command it can run
@@ -165,7 +166,7 @@ pub async fn serve_connection<H: Handler>(
             Some(Ok(0)) => return Ending::ClientClosed,
             Some(Ok(_)) => {
                 has_read = true;
-                handler.input_arrived();
+                handler.resumed();
             }
             Some(Err(_)) => return Ending::Io,
         }
@@ -249,7 +250,7 @@ async fn answer_buffered<H: Handler>(
             }
         }
         input.consume(length);
-        if out.len() >= REPLY_FLUSH_BYTES && flush(stream, out).await.is_err() {
+        if out.len() >= REPLY_FLUSH_BYTES && flush_midway(handler, stream, out).await.is_err() {
             return Some(Ending::Io);
         }
     }
@@ -294,7 +295,7 @@ async fn answer_queued<H: Handler>(
         if let Some(ending) = check_reply_limit(handler, out, before, limits) {
             return Err(ending);
         }
-        if out.len() >= REPLY_FLUSH_BYTES && flush(stream, out).await.is_err() {
+        if out.len() >= REPLY_FLUSH_BYTES && flush_midway(handler, stream, out).await.is_err() {
             return Err(Ending::Io);
         }
     }
@@ -336,6 +337,18 @@ async fn call_watching_hangup<H: Handler>(
         }
     };
     futures_lite::future::or(call, hangup).await
+}
+
+/// Flushes before the input is all answered; a slow client can hold this
+/// up for long, so the handler hears that the next command starts anew.
+async fn flush_midway<H: Handler>(
+    handler: &mut H,
+    stream: &mut TcpStream,
+    out: &mut RespWriter,
+) -> std::io::Result<()> {
+    flush(stream, out).await?;
+    handler.resumed();
+    Ok(())
 }
 
 async fn flush(stream: &mut TcpStream, out: &mut RespWriter) -> std::io::Result<()> {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::{
@@ -17,6 +17,7 @@ use pinwheel_net::{ConnectionGate, Connections, Shutdown};
 use pinwheel_state::{Cmd, Effect, Entry, Group, Kind, Reply};
 
 use crate::argv::OwnedArgv;
+use crate::clock::WallClock;
 use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response};
 use crate::ring::{core_of, HashRing};
 use crate::session::ClientRecord;
@@ -78,6 +79,8 @@ pub(crate) struct CoreCtx {
     abandoned: RefCell<ahash::AHashMap<u64, AbandonedWait>>,
     next_waiter: Cell<u64>,
     rng: Cell<u64>,
+    /// The Unix time commands on this core carry.
+    pub clock: WallClock,
     /// Fires when the core must stop accepting and finish its clients.
     pub drain: Shutdown,
     /// The client connections this core serves.
@@ -93,13 +96,6 @@ struct AbandonedWait {
     owner: usize,
     group: u32,
     name: Vec<u8>,
-}
-
-/// Current Unix time in milliseconds: the timestamp a write carries.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl CoreCtx {
@@ -121,6 +117,7 @@ impl CoreCtx {
             abandoned: RefCell::new(ahash::AHashMap::new()),
             next_waiter: Cell::new(1),
             rng: Cell::new(0x853c_49e6_748f_ea9b ^ index as u64),
+            clock: WallClock::new(),
             drain,
             connections,
             exit,
@@ -358,7 +355,7 @@ impl CoreCtx {
     fn release_orphan(&self, group: u32, name: &[u8], token: u64) {
         let token = token.to_string();
         let args: [&[u8]; 3] = [b"LOCK.RELEASE", name, token.as_bytes()];
-        let _ = self.submit(group, Cmd::LockRelease, &args, unix_ms(), 0);
+        let _ = self.submit(group, Cmd::LockRelease, &args, self.clock.now_ms(), 0);
     }
 
     /// Proposes the internal command a due deadline stands for.
@@ -372,7 +369,7 @@ impl CoreCtx {
             } => {
                 let (token, seq) = (token.to_string(), lease_seq.to_string());
                 let args: [&[u8]; 4] = [b"LOCK.EXPIRE", &name, token.as_bytes(), seq.as_bytes()];
-                let _ = self.submit(group, Cmd::LockExpire, &args, unix_ms(), 0);
+                let _ = self.submit(group, Cmd::LockExpire, &args, self.clock.now_ms(), 0);
             }
             TimerAction::Cancel {
                 group,
@@ -387,7 +384,7 @@ impl CoreCtx {
     fn cancel_wait(&self, group: u32, name: &[u8], waiter: u64) {
         let id = waiter.to_string();
         let args: [&[u8]; 3] = [b"LOCK.CANCEL", name, id.as_bytes()];
-        let _ = self.submit(group, Cmd::LockCancel, &args, unix_ms(), 0);
+        let _ = self.submit(group, Cmd::LockCancel, &args, self.clock.now_ms(), 0);
     }
 
     /// A reply arrived for request `id` whose asker has gone: if it granted
@@ -404,7 +401,7 @@ impl CoreCtx {
                 group,
                 cmd: Cmd::LockRelease,
                 argv,
-                now_ms: unix_ms(),
+                now_ms: self.clock.now_ms(),
                 waiter: 0,
             };
             self.outbox.tell_later(self.index, owner, request);
@@ -700,7 +697,7 @@ async fn sweep_expired(ctx: Rc<CoreCtx>) {
     let budget = ctx.node.config.sweep_keys_max;
     loop {
         glommio::timer::sleep(interval).await;
-        let now = unix_ms();
+        let now = ctx.clock.now_ms();
         ctx.with_groups(|groups| {
             let mut left = budget;
             for group in groups {

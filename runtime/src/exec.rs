@@ -9,7 +9,7 @@ use pinwheel_state::{lookup, Cmd, CommandSpec, Keys, Kind, Reply};
 use smallvec::SmallVec;
 
 use crate::argv::{ArgSlices, OwnedArgv};
-use crate::core::{unix_ms, CoreCtx};
+use crate::core::CoreCtx;
 use crate::ring::GROUPS_MAX;
 use crate::session::SessionState;
 
@@ -43,7 +43,7 @@ pub(crate) async fn execute(
         }
     };
     let reply = if spec.arity_ok(args.len()) {
-        let now_ms = unix_ms();
+        let now_ms = ctx.clock.unix_ms_at(started);
         dispatch(ctx, session, spec, args, now_ms).await
     } else {
         wrong_arity(spec)

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod argv;
+mod clock;
 mod config;
 mod core;
 mod embed;

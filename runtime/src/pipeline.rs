@@ -21,7 +21,7 @@ use pinwheel_state::{lookup, Cmd, Keys, Kind, Reply};
 use smallvec::SmallVec;
 
 use crate::argv::OwnedArgv;
-use crate::core::{may_park, unix_ms, CoreCtx};
+use crate::core::{may_park, CoreCtx};
 use crate::handoff::Affinity;
 use crate::mesh::{Request, Response};
 
@@ -161,7 +161,7 @@ impl Pipeline {
     fn answer_here(&mut self, ctx: &CoreCtx, group: u32, cmd: Cmd, args: &Args<'_>) {
         let started = self.last_finished.unwrap_or_else(Instant::now);
         let slices: crate::argv::ArgSlices = args.iter().collect();
-        let reply = ctx.run_unparked(group, cmd, &slices, unix_ms());
+        let reply = ctx.run_unparked(group, cmd, &slices, ctx.clock.unix_ms_at(started));
         let finished = Instant::now();
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
         ctx.stats
@@ -186,7 +186,7 @@ impl Pipeline {
         else {
             return;
         };
-        batch.now_ms = unix_ms();
+        batch.now_ms = ctx.clock.now_ms();
         let cmds: SmallVec<[Cmd; 16]> = batch.commands.iter().map(|c| c.1).collect();
         let replies = match ctx.outbox.ask(ctx.index, core, Request::Batch(batch)).await {
             Response::Replies(replies) if replies.len() == cmds.len() => replies,

@@ -176,7 +176,7 @@ impl Handler for Session {
         self.ctx.stats.borrow_mut().protocol_errors += 1;
     }
 
-    fn input_arrived(&mut self) {
+    fn resumed(&mut self) {
         self.pipeline.last_finished = None;
     }
 

@@ -242,6 +242,32 @@ fn keys_expire_on_their_own() {
     }
 }
 
+/// A command's expiry counts from when it ran, even when the reply before
+/// it sat waiting for a client that was not reading: the server chains one
+/// command's start to the last one's end, and a stalled write must break
+/// that chain.
+#[test]
+fn expiry_counts_from_when_a_command_ran_behind_a_stalled_reply() {
+    // Larger than loopback's socket buffers on both ends together, so the
+    // reply cannot all be written until the client reads.
+    const VALUE_BYTES: usize = 32 * 1024 * 1024;
+    const STALL: std::time::Duration = std::time::Duration::from_secs(2);
+    let server = Server::start(&["--cores", "1"]);
+    let mut raw = server.raw();
+    let value = "v".repeat(VALUE_BYTES);
+    assert_eq!(raw.cmd(&["SET", "big", &value]), "+OK\r\n");
+    let mut pipeline = common::encode(&["GET", "big"]);
+    pipeline.extend(common::encode(&["SET", "k", "v", "PX", "3000"]));
+    raw.send(&pipeline);
+    std::thread::sleep(STALL);
+    assert_eq!(raw.reply().len(), VALUE_BYTES + "$33554432\r\n\r\n".len());
+    assert_eq!(raw.reply(), "+OK\r\n");
+    let pttl = raw.cmd(&["PTTL", "k"]);
+    let left: i64 = pttl.trim_end()[1..].parse().unwrap();
+    // Counted from before the stall, 2 s would already be gone.
+    assert!(left > 2_000, "{pttl}");
+}
+
 #[test]
 fn keyspace_commands() {
     let server = Server::start(&["--cores", "2"]);
