@@ -1,7 +1,5 @@
 //! Encodes replies as RESP2 or RESP3 into a connection's output buffer.
 
-use std::io::Write as _;
-
 /// The protocol version a connection speaks; `HELLO 3` switches to RESP3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
@@ -174,7 +172,8 @@ impl RespWriter {
     }
 
     fn decimal(&mut self, value: i64) {
-        let _ = write!(self.buf, "{value}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 }
 
