@@ -8,6 +8,12 @@
 //! otherwise adds the monotonic time elapsed since that reading: one
 //! monotonic reading per command serves both needs, and a step of the
 //! wall clock shows within the resync interval.
+//!
+//! The monotonic clock stops while the machine is suspended. So for up to
+//! one resync interval after a resume, a core dates commands behind the
+//! wall clock by the length of the suspend, and their expiry times are
+//! early by as much. Servers are not suspended; a laptop running an
+//! embedded node may be.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

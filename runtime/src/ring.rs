@@ -74,7 +74,9 @@ impl HashRing {
         // The answer is the first point at or after `position`: inside this
         // slice, or else the first point of a later slice, which is `end`.
         let index = first + self.points[first..end].partition_point(|&(p, _)| p < position);
-        self.points[index % self.points.len()].1
+        // Past the last point the ring wraps to the first (a branch, not a
+        // division: this runs for every command).
+        self.points.get(index).unwrap_or(&self.points[0]).1
     }
 }
 
