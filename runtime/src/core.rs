@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use glommio::channels::shared_channel::{
-    ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
-};
+use glommio::channels::shared_channel::{ConnectedReceiver, SharedReceiver, SharedSender};
 use pinwheel_net::{ConnectionGate, Connections, Shutdown};
 use pinwheel_state::{Cmd, Effect, Entry, Group, Kind, Reply};
 
@@ -637,10 +635,10 @@ async fn connect(ends: CoreEnds) -> Connected {
         gateway_in,
     } = ends;
     let (request_out, request_in, reply_out, reply_in, gateway_in) = futures::future::join5(
-        connect_senders(request_out),
-        connect_receivers(request_in),
-        connect_senders(reply_out),
-        connect_receivers(reply_in),
+        connect_all(request_out, SharedSender::connect),
+        connect_all(request_in, SharedReceiver::connect),
+        connect_all(reply_out, SharedSender::connect),
+        connect_all(reply_in, SharedReceiver::connect),
         gateway_in.connect(),
     )
     .await;
@@ -652,25 +650,22 @@ async fn connect(ends: CoreEnds) -> Connected {
     )
 }
 
-async fn connect_senders<T: Send + 'static>(
-    ends: Vec<Option<SharedSender<T>>>,
-) -> Vec<Option<ConnectedSender<T>>> {
-    let connects = ends.into_iter().map(|end| async move {
-        match end {
-            Some(end) => Some(end.connect().await),
-            None => None,
-        }
-    });
-    futures::future::join_all(connects).await
-}
-
-async fn connect_receivers<T: Send + 'static>(
-    ends: Vec<Option<SharedReceiver<T>>>,
-) -> Vec<Option<ConnectedReceiver<T>>> {
-    let connects = ends.into_iter().map(|end| async move {
-        match end {
-            Some(end) => Some(end.connect().await),
-            None => None,
+/// Connects every present end of a core's row of channels, all at once: a
+/// channel is usable only when both its cores have connected their ends.
+async fn connect_all<End, Connected, Connecting>(
+    ends: Vec<Option<End>>,
+    connect: impl Fn(End) -> Connecting,
+) -> Vec<Option<Connected>>
+where
+    Connecting: std::future::Future<Output = Connected>,
+{
+    let connects = ends.into_iter().map(|end| {
+        let connecting = end.map(&connect);
+        async move {
+            match connecting {
+                Some(connecting) => Some(connecting.await),
+                None => None,
+            }
         }
     });
     futures::future::join_all(connects).await
