@@ -176,7 +176,7 @@ pub async fn serve_connection<H: Handler>(
 /// After shutdown fires, a connection still reads what its client already
 /// sent, until the client has been quiet this long: commands in flight are
 /// answered, not dropped.
-pub const SHUTDOWN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+const SHUTDOWN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Reads more input; `None` when the connection should end for shutdown.
 async fn read_or_shutdown(

@@ -13,7 +13,6 @@ mod shutdown;
 
 pub use conn::{
     serve_connection, Ending, Flow, Handler, Queued, READ_CHUNK_BYTES, REPLY_FLUSH_BYTES,
-    SHUTDOWN_QUIET,
 };
 pub use limits::*;
 pub use listener::{accept_loop, Admission, ConnInfo, ConnectionGate, Connections, Handoff};
