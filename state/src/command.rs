@@ -19,6 +19,12 @@ pub enum Cmd {
     Config,
     Time,
     Latency,
+    // Transactions, answered by the connection's session.
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
     // Whole-keyspace commands, fanned out to every group.
     Dbsize,
     Flushall,
@@ -218,6 +224,46 @@ pub static COMMANDS: [CommandSpec; COMMAND_COUNT] = [
         Server,
         NONE,
         "Latency histograms of commands."
+    ),
+    spec!(
+        Multi,
+        "multi",
+        1,
+        Server,
+        NONE,
+        "Starts a transaction: later commands are queued until EXEC."
+    ),
+    spec!(
+        Exec,
+        "exec",
+        1,
+        Server,
+        NONE,
+        "Runs the queued commands of a transaction as one step."
+    ),
+    spec!(
+        Discard,
+        "discard",
+        1,
+        Server,
+        NONE,
+        "Drops the queued commands of a transaction."
+    ),
+    spec!(
+        Watch,
+        "watch",
+        -2,
+        Server,
+        Keys::Each { step: 1 },
+        "Makes the next EXEC abort if one of these keys changes first."
+    ),
+    spec!(
+        Unwatch,
+        "unwatch",
+        1,
+        Server,
+        NONE,
+        "Forgets every watched key."
     ),
     spec!(
         Dbsize,

@@ -145,7 +145,7 @@ impl Group {
             let Some(key) = self.keys.first_expired(now_ms) else {
                 break;
             };
-            let gone = self.keys.remove(&key);
+            let gone = self.keys.drop_expired(&key);
             debug_assert!(gone.is_some());
             removed += 1;
         }

@@ -216,7 +216,7 @@ impl Group {
         let held = self.keys.purge_if_expired(key, now_ms);
         if let Ttl::At(deadline) = ttl {
             if deadline <= now_ms {
-                self.keys.remove(key);
+                self.keys.remove_as_written(key);
                 return Ok(());
             }
         }

@@ -10,11 +10,21 @@
 //!
 //! Keys are shared between the three (`Arc<[u8]>`) rather than copied.
 //! Every mutation goes through this module, which keeps them consistent.
+//!
+//! For `WATCH`, every change a command makes to a key takes the next
+//! number of the group's change sequence (`change_seq`) as the key's stamp,
+//! and a removed key's last stamp is remembered in `removed` (`stamps.rs`).
+//! So "has this key changed since it was watched" is a comparison of two
+//! numbers from replicated state: the key's stamp now, and `change_seq` when
+//! it was watched. Expiry is not a change: a key that expires keeps its last
+//! stamp, in the map or in `removed` (the transaction step sees a watched
+//! live key expire through its liveness instead; see `transaction.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::hash::stable_hash;
+use crate::stamps::Removed;
 
 /// A shared key.
 pub(crate) type Key = Arc<[u8]>;
@@ -26,6 +36,9 @@ pub(crate) struct Value {
     pub data: Vec<u8>,
     /// Unix time in milliseconds at which the key disappears, if any.
     pub deadline_ms: Option<u64>,
+    /// The group's `change_seq` taken by the last change a command made
+    /// to this key.
+    pub stamp: u64,
 }
 
 /// What a write does to a key's TTL.
@@ -45,6 +58,10 @@ pub(crate) struct Keyspace {
     map: ahash::AHashMap<Key, Value>,
     order: BTreeSet<(u64, Key)>,
     deadlines: BTreeSet<(u64, Key)>,
+    /// Changes made to keys so far; the last stamp handed out.
+    change_seq: u64,
+    /// The last stamps of removed keys.
+    removed: Removed,
 }
 
 impl Keyspace {
@@ -72,25 +89,55 @@ impl Keyspace {
         match self.map.get(key) {
             None => false,
             Some(value) if is_expired(value.deadline_ms, now_ms) => {
-                self.remove(key);
+                self.drop_expired(key);
                 false
             }
             Some(_) => true,
         }
     }
 
-    /// The bytes of `key` for in-place edits (`APPEND`, `SETRANGE`). The
-    /// caller purged expired keys first and leaves the TTL alone.
+    /// The bytes of `key` for in-place edits (`APPEND`, `SETRANGE`), which
+    /// counts as a change. The caller purged expired keys first and leaves
+    /// the TTL alone.
     pub fn data_mut(&mut self, key: &[u8]) -> Option<&mut Vec<u8>> {
-        self.map.get_mut(key).map(|value| &mut value.data)
+        let value = self.map.get_mut(key)?;
+        self.change_seq += 1;
+        value.stamp = self.change_seq;
+        Some(&mut value.data)
+    }
+
+    /// The stamp for a change being made now: above every stamp a `WATCH`
+    /// can have read before.
+    fn next_stamp(&mut self) -> u64 {
+        self.change_seq += 1;
+        self.change_seq
+    }
+
+    /// Changes made so far: what `WATCH` reads, as the point its keys'
+    /// later changes are stamped above.
+    pub fn change_seq(&self) -> u64 {
+        self.change_seq
+    }
+
+    /// The stamp of the last change to `key`, held or removed: what `EXEC`
+    /// compares with the `change_seq` its `WATCH` read. It never decreases;
+    /// it may be above the key's own last change when its removal is no
+    /// longer remembered (see `stamps.rs`).
+    pub fn stamp(&self, key: &[u8]) -> u64 {
+        match self.map.get(key) {
+            Some(value) => value.stamp,
+            None => self.removed.stamp(stable_hash(key)),
+        }
     }
 
     /// Stores `data` under `key`, creating it if needed, and applies `ttl`.
     /// Limits are the caller's business.
     pub fn insert(&mut self, key: &[u8], data: Vec<u8>, ttl: Ttl) {
+        let stamp = self.next_stamp();
         let deadline_now = match self.map.get_mut(key) {
             Some(value) => {
                 value.data = data;
+                value.stamp = stamp;
                 value.deadline_ms
             }
             None => {
@@ -99,6 +146,7 @@ impl Keyspace {
                 let value = Value {
                     data,
                     deadline_ms: None,
+                    stamp,
                 };
                 self.map.insert(shared, value);
                 None
@@ -129,8 +177,33 @@ impl Keyspace {
             .filter_map(|(_, key)| Some((&**key, self.map.get(key)?)))
     }
 
-    /// Removes `key`; its value if it was there (expired or not).
+    /// Removes `key` as a command's change (`DEL`, `GETDEL`...); its value
+    /// if it was there (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let value = self.unlink(key)?;
+        let stamp = self.next_stamp();
+        self.removed.record(stable_hash(key), stamp);
+        Some(value)
+    }
+
+    /// Removes `key` and counts it as changed even if it was missing: a
+    /// write whose result is no key (`SET ... PXAT` in the past), which
+    /// Redis reports to `WATCH` as a change.
+    pub fn remove_as_written(&mut self, key: &[u8]) {
+        self.unlink(key);
+        let stamp = self.next_stamp();
+        self.removed.record(stable_hash(key), stamp);
+    }
+
+    /// Removes an expired `key`: not a change, so it keeps its last stamp.
+    pub fn drop_expired(&mut self, key: &[u8]) -> Option<Value> {
+        let value = self.unlink(key)?;
+        self.removed.record(stable_hash(key), value.stamp);
+        Some(value)
+    }
+
+    /// Takes `key` out of the map and both indexes.
+    fn unlink(&mut self, key: &[u8]) -> Option<Value> {
         let (shared, value) = self.map.remove_entry(key)?;
         if let Some(deadline) = value.deadline_ms {
             let removed = self.deadlines.remove(&(deadline, shared.clone()));
@@ -153,8 +226,10 @@ impl Keyspace {
         if let Some(new) = deadline {
             self.deadlines.insert((new, shared.clone()));
         }
+        let stamp = self.next_stamp();
         if let Some(value) = self.map.get_mut(&shared) {
             value.deadline_ms = deadline;
+            value.stamp = stamp;
         }
         true
     }
@@ -190,13 +265,43 @@ impl Keyspace {
         for (deadline, key) in &self.deadlines {
             assert_eq!(self.map[key].deadline_ms, Some(*deadline));
         }
+        assert!(self.map.values().all(|v| v.stamp <= self.change_seq));
+        self.removed.assert_consistent(self.change_seq);
     }
 
-    /// Removes every key.
+    /// Removes every key (`FLUSHALL`). Each keeps its last stamp, as if
+    /// it had expired: a watched key that was live is caught by its
+    /// liveness, and Redis does not count the flush as a change to a key
+    /// that was already logically gone.
     pub fn clear(&mut self) {
+        for (hash, key) in &self.order {
+            if let Some(value) = self.map.get(key) {
+                self.removed.record(*hash, value.stamp);
+            }
+        }
         self.map.clear();
         self.order.clear();
         self.deadlines.clear();
+    }
+
+    /// The stamps of removed keys, for the snapshot.
+    pub fn removed(&self) -> &Removed {
+        &self.removed
+    }
+
+    /// Restores a key exactly as a snapshot holds it, stamp included.
+    pub fn restore(&mut self, key: &[u8], data: Vec<u8>, deadline_ms: Option<u64>, stamp: u64) {
+        let ttl = deadline_ms.map_or(Ttl::Clear, Ttl::At);
+        self.insert(key, data, ttl);
+        if let Some(value) = self.map.get_mut(key) {
+            value.stamp = stamp;
+        }
+    }
+
+    /// Restores the change counter and removal stamps from a snapshot.
+    pub fn restore_stamps(&mut self, change_seq: u64, removed: Removed) {
+        self.change_seq = change_seq;
+        self.removed = removed;
     }
 }
 

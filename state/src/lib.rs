@@ -10,7 +10,9 @@
 //! Where things are: [`Group`] (`group.rs`) dispatches; string commands are
 //! in `strings.rs`, TTLs and active expiry in `expiry.rs`, SCAN/KEYS/
 //! RANDOMKEY in `scan.rs`, locks in `locks.rs`, the map and its ordered
-//! indexes in `keyspace.rs`, every limit in `limits.rs`, the snapshot encoding in `snapshot.rs`.
+//! indexes in `keyspace.rs`, every limit in `limits.rs`, the snapshot encoding in `snapshot.rs`,
+//! `MULTI`/`EXEC` as one step and what `WATCH` reads in `transaction.rs` (with
+//! the removed keys' stamps in `stamps.rs`).
 #![deny(missing_docs)]
 
 mod command;
@@ -25,7 +27,9 @@ mod parse;
 mod reply;
 mod scan;
 mod snapshot;
+mod stamps;
 mod strings;
+mod transaction;
 
 pub use command::{lookup, Cmd, CommandSpec, Keys, Kind, COMMANDS, COMMAND_COUNT};
 pub use glob::glob_match;
@@ -35,6 +39,8 @@ pub use locks::Effect;
 pub use reply::Reply;
 pub use scan::{scan_hash, RANDOMKEY_PROBE_MAX, SCAN_COUNT_MAX};
 pub use snapshot::SnapshotError;
+pub use stamps::REMOVED_STAMPS_MAX;
+pub use transaction::{QueuedCommand, Transaction, WatchStamp, Watched};
 
 #[cfg(test)]
 mod tests;

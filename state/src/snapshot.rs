@@ -3,18 +3,22 @@
 //! does the I/O and the checksums.
 //!
 //! Layout (integers little-endian `u64`, byte strings as a `u64` length and
-//! the bytes): magic `PWST`, version `u32`, the token counter, the keys in
-//! stable-hash order (key, value, deadline flag byte and deadline), then the
-//! locks in name order (name, owner, token, lease_seq, ttl_ms, deadline_ms,
-//! then the waiters: id, owner, ttl_ms). Both orders are canonical, so equal
-//! states encode to equal bytes.
+//! the bytes): magic `PWST`, version `u32`, the token counter, the change
+//! sequence number, the keys in stable-hash order (key, value, stamp,
+//! deadline flag byte and deadline), then the locks in name order (name,
+//! owner, token, lease_seq, ttl_ms, deadline_ms, then the waiters: id,
+//! owner, ttl_ms), then the removed keys' stamps (floor, then each entry's
+//! stamp and key hash, lowest stamp first). Every order is canonical, so
+//! equal states encode to equal bytes.
 
-use crate::keyspace::{Keyspace, Ttl};
+use crate::keyspace::Keyspace;
 use crate::locks::LockTable;
+use crate::stamps::{Removed, REMOVED_STAMPS_MAX};
 use crate::{Group, Limits};
 
 const MAGIC: &[u8; 4] = b"PWST";
-const VERSION: u32 = 1;
+/// 2 added the change sequence number and the stamps `WATCH` reads.
+const VERSION: u32 = 2;
 
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,16 +34,18 @@ impl std::error::Error for SnapshotError {}
 
 impl Group {
     /// Appends the encoding of the whole state (keys, TTLs, locks, waiters,
-    /// the fencing-token counter) to `out`. Limits are configuration, not
-    /// state, and are not included.
+    /// the fencing-token counter, the stamps `WATCH` compares) to `out`.
+    /// Limits are configuration, not state, and are not included.
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         self.locks.encode_counter(out);
+        put_u64(out, self.keys.change_seq());
         put_u64(out, self.keys.len() as u64);
         for (key, value) in self.keys.entries() {
             put_bytes(out, key);
             put_bytes(out, &value.data);
+            put_u64(out, value.stamp);
             match value.deadline_ms {
                 Some(deadline) => {
                     out.push(1);
@@ -49,6 +55,13 @@ impl Group {
             }
         }
         self.locks.encode_locks(out);
+        let removed = self.keys.removed();
+        put_u64(out, removed.floor());
+        put_u64(out, removed.entries().count() as u64);
+        for (stamp, hash) in removed.entries() {
+            put_u64(out, stamp);
+            put_u64(out, hash);
+        }
     }
 
     /// Rebuilds a group from [`Group::encode_snapshot`]'s bytes. Never
@@ -64,21 +77,10 @@ impl Group {
             return Err(SnapshotError(format!("unknown version {version}")));
         }
         let last_token = reader.u64()?;
-        let mut keys = Keyspace::default();
-        for _ in 0..reader.count(17)? {
-            let key = reader.bytes()?;
-            let data = reader.bytes()?.to_vec();
-            let ttl = match reader.take(1)?[0] {
-                0 => Ttl::Clear,
-                1 => Ttl::At(reader.u64()?),
-                flag => return Err(SnapshotError(format!("bad deadline flag {flag}"))),
-            };
-            if keys.contains(key) {
-                return Err(SnapshotError("duplicate key".into()));
-            }
-            keys.insert(key, data, ttl);
-        }
+        let change_seq = reader.u64()?;
+        let mut keys = decode_keys(&mut reader, change_seq)?;
         let locks = LockTable::decode(&mut reader, last_token)?;
+        keys.restore_stamps(change_seq, decode_removed(&mut reader, change_seq)?);
         if !reader.bytes.is_empty() {
             return Err(SnapshotError("trailing bytes".into()));
         }
@@ -88,6 +90,47 @@ impl Group {
             locks,
         })
     }
+}
+
+/// The keys, each refused if its stamp is above `change_seq`: a later
+/// change could then get the same stamp, and a `WATCH` would miss it.
+fn decode_keys(reader: &mut Reader<'_>, change_seq: u64) -> Result<Keyspace, SnapshotError> {
+    let mut keys = Keyspace::default();
+    for _ in 0..reader.count(25)? {
+        let key = reader.bytes()?;
+        let data = reader.bytes()?.to_vec();
+        let stamp = reader.u64()?;
+        let deadline_ms = match reader.take(1)?[0] {
+            0 => None,
+            1 => Some(reader.u64()?),
+            flag => return Err(SnapshotError(format!("bad deadline flag {flag}"))),
+        };
+        if keys.contains(key) {
+            return Err(SnapshotError("duplicate key".into()));
+        }
+        if stamp > change_seq {
+            return Err(SnapshotError(format!(
+                "stamp {stamp} beyond the change sequence"
+            )));
+        }
+        keys.restore(key, data, deadline_ms, stamp);
+    }
+    Ok(keys)
+}
+
+/// The removed keys' stamps.
+fn decode_removed(reader: &mut Reader<'_>, change_seq: u64) -> Result<Removed, SnapshotError> {
+    let floor = reader.u64()?;
+    let count = reader.count(16)?;
+    if count > REMOVED_STAMPS_MAX {
+        return Err(SnapshotError(format!("{count} removed-key stamps")));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        entries.push((reader.u64()?, reader.u64()?));
+    }
+    Removed::restore(floor, entries, change_seq)
+        .ok_or_else(|| SnapshotError("inconsistent removed-key stamps".into()))
 }
 
 /// Appends `value`.

@@ -280,6 +280,7 @@ impl Group {
             return Ok(Reply::Nil);
         };
         let data = value.data.clone();
+        let had_ttl = value.deadline_ms.is_some();
         match deadline {
             Some(deadline) if deadline <= now_ms => {
                 self.keys.remove(key);
@@ -287,7 +288,8 @@ impl Group {
             Some(deadline) => {
                 self.keys.set_deadline(key, Some(deadline));
             }
-            None if options.persist => {
+            // Only a TTL actually removed is a change (WATCH sees it).
+            None if options.persist && had_ttl => {
                 self.keys.set_deadline(key, None);
             }
             None => {}

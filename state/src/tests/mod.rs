@@ -6,6 +6,7 @@ mod props;
 mod scan;
 mod snapshot;
 mod strings;
+mod transaction;
 
 use crate::{lookup, Effect, Entry, Group, Kind, Limits, Reply};
 

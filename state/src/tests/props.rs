@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::{group, run_args, run_full};
-use crate::{Effect, Group, Reply};
+use crate::{lookup, Effect, Group, QueuedCommand, Reply, Transaction, Watched};
 
 #[derive(Debug, Clone)]
 enum ScanStep {
@@ -216,5 +216,81 @@ proptest! {
             apply_step(&mut c, now_ms, index, step);
         }
         prop_assert!(a == c, "replay differs");
+    }
+}
+
+/// A watched key's value and deadline when live at `now_ms`.
+fn live_value(g: &Group, key: &[u8], now_ms: u64) -> Option<(Vec<u8>, Option<u64>)> {
+    g.keys
+        .live(key, now_ms)
+        .map(|value| (value.data.clone(), value.deadline_ms))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A transaction is its commands applied one by one (same replies,
+    /// effects and state) when no watched key changed, and changes nothing
+    /// when one did. It never runs over a watched key whose value, TTL or
+    /// liveness differs from what the WATCH saw, and never aborts when
+    /// nothing ran and no time passed since the WATCH.
+    #[test]
+    fn a_transaction_is_its_commands_in_one_step(
+        prefix in proptest::collection::vec(step(), 0..60),
+        watched in proptest::collection::btree_set(0u8..6, 0..4),
+        between in proptest::collection::vec(step(), 0..4),
+        commands in proptest::collection::vec(step(), 0..20),
+        exec_after_ms in prop_oneof![Just(0u64), 0u64..150],
+    ) {
+        let mut g = group();
+        let mut now_ms = 1_000;
+        for (index, step) in prefix.iter().enumerate() {
+            now_ms += step.advance_ms;
+            apply_step(&mut g, now_ms, index, step);
+        }
+        let keys: Vec<Vec<u8>> = watched.iter().map(|k| format!("k{k}").into_bytes()).collect();
+        let seen: Vec<_> = keys.iter().map(|key| g.watch(key, now_ms)).collect();
+        let at_watch: Vec<_> = keys.iter().map(|key| live_value(&g, key, now_ms)).collect();
+        for (index, step) in between.iter().enumerate() {
+            apply_step(&mut g, now_ms, 1_000 + index, step);
+        }
+        now_ms += exec_after_ms;
+        let lines: Vec<Vec<String>> = commands.iter().filter_map(command).collect();
+        let args: Vec<Vec<&[u8]>> = lines
+            .iter()
+            .map(|words| words.iter().map(|w| w.as_bytes()).collect())
+            .collect();
+        let queued: Vec<QueuedCommand<'_>> = args
+            .iter()
+            .map(|args| QueuedCommand { cmd: lookup(args[0]).unwrap().cmd, args })
+            .collect();
+        let watched: Vec<Watched<'_>> = keys
+            .iter()
+            .zip(&seen)
+            .map(|(key, seen)| Watched { key, seen: *seen })
+            .collect();
+        let transaction = Transaction { watched: &watched, commands: &queued, now_ms };
+        let mut in_one = g.clone();
+        let mut effects = Vec::new();
+        let outcome = in_one.apply_transaction(&transaction, &mut effects);
+        in_one.keys.assert_consistent();
+        let Some(replies) = outcome else {
+            prop_assert!(in_one == g, "an aborted transaction changed the group");
+            prop_assert!(effects.is_empty());
+            prop_assert!(!between.is_empty() || exec_after_ms > 0, "aborted with nothing in between");
+            return Ok(());
+        };
+        for (key, before) in keys.iter().zip(&at_watch) {
+            prop_assert_eq!(&live_value(&g, key, now_ms), before, "ran over a changed key");
+        }
+        let mut one_by_one = Vec::new();
+        let mut sequential_effects = Vec::new();
+        for args in &args {
+            let reply = run_full(&mut g, now_ms, args, 0, &mut sequential_effects);
+            one_by_one.push(reply.expect("no waiter, no parking"));
+        }
+        prop_assert_eq!(replies, one_by_one);
+        prop_assert_eq!(effects, sequential_effects);
+        prop_assert!(in_one == g, "the step and the commands one by one differ");
     }
 }

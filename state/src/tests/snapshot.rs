@@ -51,13 +51,21 @@ fn corrupt_snapshots_are_refused() {
         Group::decode_snapshot(&rewound, Limits::default()),
         Err(SnapshotError("token 1 beyond the counter".into()))
     );
+    // Change sequence (bytes 16..24) below a key's stamp: a later write
+    // could take that stamp again and a WATCH would miss it.
+    let mut rewound = bytes.clone();
+    rewound[16..24].copy_from_slice(&0u64.to_le_bytes());
+    assert_eq!(
+        Group::decode_snapshot(&rewound, Limits::default()),
+        Err(SnapshotError("stamp 1 beyond the change sequence".into()))
+    );
 }
 
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = Group::decode_snapshot(&bytes, Limits::default());
-        let mut framed = b"PWST\x01\x00\x00\x00".to_vec();
+        let mut framed = b"PWST\x02\x00\x00\x00".to_vec();
         framed.extend_from_slice(&bytes);
         let _ = Group::decode_snapshot(&framed, Limits::default());
     }
