@@ -21,6 +21,7 @@ use crate::ring::{core_of, HashRing};
 use crate::session::ClientRecord;
 use crate::stats::Stats;
 use crate::timers::{TimerAction, TimerKey, Timers};
+use crate::transaction::TransactionRequest;
 use crate::Config;
 
 /// What every core shares, read-only after start but for a few counters.
@@ -192,6 +193,17 @@ impl CoreCtx {
             Some(reply) => Submitted::Done(reply),
             None => Submitted::Parked(waiter),
         }
+    }
+
+    /// Applies a client's transaction to a group this core owns in one
+    /// step, acting on its effects as for single commands.
+    pub fn submit_transaction(&self, request: &TransactionRequest) -> Option<Vec<Reply>> {
+        let mut effects = Vec::new();
+        let outcome = self.with_group(request.group, |group| request.apply(group, &mut effects));
+        for effect in effects {
+            self.act_on(request.group, effect);
+        }
+        outcome
     }
 
     /// Runs a command that cannot park (it carries no waiter) on a group
@@ -431,6 +443,12 @@ impl CoreCtx {
                     .answer(from, id, Response::Replies(replies))
                     .await;
             }
+            Request::Transaction(request) => {
+                let outcome = self.submit_transaction(&request);
+                self.outbox
+                    .answer(from, id, Response::Transaction(outcome))
+                    .await;
+            }
             Request::Call(call) => {
                 let value = call(self);
                 self.outbox.answer(from, id, Response::Value(value)).await;
@@ -485,7 +503,7 @@ impl CoreCtx {
                 .map(|value| *value)
                 .map_err(|_| Reply::err("ERR internal: a call was answered with another type")),
             Response::Reply(error) if error.is_error() => Err(error),
-            Response::Reply(_) | Response::Replies(_) => {
+            Response::Reply(_) | Response::Replies(_) | Response::Transaction(_) => {
                 Err(Reply::err("ERR internal: a call was answered as a command"))
             }
         }
@@ -513,7 +531,7 @@ pub(crate) fn may_park(cmd: Cmd, argc: usize) -> bool {
 fn into_reply(response: Response) -> Reply {
     match response {
         Response::Reply(reply) => reply,
-        Response::Value(_) | Response::Replies(_) => {
+        Response::Value(_) | Response::Replies(_) | Response::Transaction(_) => {
             Reply::err("ERR internal: a command was answered as a call or a batch")
         }
     }

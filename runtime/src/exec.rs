@@ -77,6 +77,10 @@ async fn dispatch(
     args: &[&[u8]],
     now_ms: u64,
 ) -> Reply {
+    if crate::transaction::is_transaction_command(spec.cmd) {
+        // A connection's session answers these before they get here.
+        return crate::transaction::needs_connection(spec);
+    }
     match spec.keys {
         Keys::None => crate::server::run(ctx, session, spec.cmd, args).await,
         Keys::First => {

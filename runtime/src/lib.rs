@@ -30,6 +30,7 @@ mod server;
 mod session;
 mod stats;
 mod timers;
+mod transaction;
 
 pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
@@ -41,3 +42,4 @@ pub use ring::{core_of, hash_tag, HashRing, GROUPS_MAX, VIRTUAL_NODES_PER_GROUP}
 pub use server::REDIS_COMPATIBLE_VERSION;
 pub use session::write_reply;
 pub use stats::decode_histogram;
+pub use transaction::{TRANSACTION_ARG_BYTES_MAX, TRANSACTION_COMMANDS_MAX, WATCHED_KEYS_MAX};

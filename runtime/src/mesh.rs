@@ -20,6 +20,7 @@ use crate::argv::OwnedArgv;
 use crate::core::CoreCtx;
 use crate::handoff::Arrival;
 use crate::pipeline::Batch;
+use crate::transaction::TransactionRequest;
 
 /// A closure run on another core against that core's state; used for
 /// fan-out reads and statistics, never for the hot path.
@@ -39,6 +40,9 @@ pub(crate) enum Request {
     /// Run a pipelined client's commands, in order, on groups the
     /// receiving core owns; answered with [`Response::Replies`].
     Batch(Batch),
+    /// Run a client's `EXEC` on a group the receiving core owns, in one
+    /// step; answered with [`Response::Transaction`].
+    Transaction(Box<TransactionRequest>),
     /// Run a closure against the receiving core's state.
     Call(CoreCall),
     /// Take parked client `waiter` out of lock `name`'s queue: its client
@@ -67,6 +71,9 @@ pub(crate) enum Response {
     Reply(Reply),
     /// A [`Request::Batch`]'s replies, in its commands' order.
     Replies(Vec<Reply>),
+    /// A [`Request::Transaction`]'s replies, or `None` when a watched key
+    /// had changed and nothing ran.
+    Transaction(Option<Vec<Reply>>),
     /// A [`Request::Call`]'s result.
     Value(Box<dyn Any + Send>),
 }

@@ -15,6 +15,7 @@ use crate::core::CoreCtx;
 use crate::handoff::{Affinity, Arrival};
 use crate::mesh::Request;
 use crate::pipeline::Pipeline;
+use crate::transaction::{Answer, Transactions};
 
 /// What `CLIENT LIST` shows of a connection; updated by its session,
 /// read by whichever core gathers the list. A copy travels with a
@@ -75,6 +76,8 @@ pub(crate) struct Session {
     pipeline: Pipeline,
     /// Which core the connection's keys live on.
     affinity: Affinity,
+    /// The open `MULTI`, if any, and the watched keys.
+    transactions: Transactions,
 }
 
 impl Session {
@@ -111,6 +114,7 @@ impl Session {
             },
             pipeline: Pipeline::default(),
             affinity: Affinity::new(ctx.index),
+            transactions: Transactions::default(),
             ctx,
         }
     }
@@ -154,6 +158,19 @@ impl Handler for Session {
         self.note_keys(&args);
         let slices: ArgSlices = args.iter().collect();
         let started = self.pipeline.last_finished.unwrap_or_else(Instant::now);
+        let (ctx, state, transactions) = (&self.ctx, &mut self.state, &mut self.transactions);
+        if let Some(handled) =
+            crate::transaction::intercept(ctx, state, transactions, &slices, started).await
+        {
+            self.pipeline.last_finished = Some(handled.finished);
+            self.note_command(handled.cmd, handled.finished);
+            out.set_protocol(self.state.protocol);
+            match handled.answer {
+                Answer::Reply(reply) => write_reply(out, &reply),
+                Answer::Aborted => out.nil_array(),
+            }
+            return Flow::Continue;
+        }
         let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices, started).await;
         self.pipeline.last_finished = Some(executed.finished);
         self.note_command(executed.cmd, executed.finished);
@@ -169,7 +186,10 @@ impl Handler for Session {
     fn may_block(&self, args: &Args<'_>) -> bool {
         // Only a LOCK.ACQUIRE with WAIT parks; its connection is watched
         // for hang-up meanwhile so a departed waiter leaves the queue.
-        args.len() > 4 && args.get(0).eq_ignore_ascii_case(b"lock.acquire")
+        // Inside MULTI it is only queued, and runs without waiting.
+        !self.transactions.in_multi()
+            && args.len() > 4
+            && args.get(0).eq_ignore_ascii_case(b"lock.acquire")
     }
 
     fn protocol_error(&mut self) {
@@ -181,6 +201,10 @@ impl Handler for Session {
     }
 
     fn queue(&mut self, args: &Args<'_>) -> Queued {
+        if self.transactions.in_multi() {
+            // Queued by the transaction instead, through `call`.
+            return Queued::Declined;
+        }
         self.pipeline.queue(&self.ctx, args, &mut self.affinity)
     }
 
@@ -203,6 +227,7 @@ impl Handler for Session {
         self.ctx.node.config.move_connections
             && !self.ctx.node.draining.load(Ordering::SeqCst)
             && self.state.record.is_some()
+            && self.transactions.is_idle()
             && self.affinity.destination().is_some()
     }
 
