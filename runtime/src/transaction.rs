@@ -152,13 +152,18 @@ pub(crate) async fn intercept(
     };
     let finished = Instant::now();
     let is_error = matches!(&answer, Answer::Reply(reply) if reply.is_error());
-    if let Some(spec) = spec {
-        let latency_ns = finished.duration_since(started).as_nanos() as u64;
-        let mut stats = ctx.stats.borrow_mut();
-        stats.record_answer(spec.cmd, latency_ns, is_error);
-    } else {
-        ctx.stats.borrow_mut().errors += 1;
+    let mut stats = ctx.stats.borrow_mut();
+    match spec {
+        // A command answered `+QUEUED` has not run: only EXEC times it
+        // (as part of the whole), as Redis counts it when it executes.
+        Some(spec) if control && !(tx.in_multi() && spec.cmd == Cmd::Unwatch) => {
+            let latency_ns = finished.duration_since(started).as_nanos() as u64;
+            stats.record_answer(spec.cmd, latency_ns, is_error);
+        }
+        _ if is_error => stats.errors += 1,
+        _ => {}
     }
+    drop(stats);
     Some(Handled {
         cmd: spec.map(|spec| spec.cmd),
         answer,

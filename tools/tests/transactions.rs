@@ -284,6 +284,9 @@ fn a_pipelined_transaction_is_queued_not_run_at_once() {
     for (i, expected) in expected.iter().enumerate() {
         assert_eq!(raw.reply(), *expected, "reply {i}");
     }
+    // The queued GETs never ran: only the two after DISCARD are timed.
+    let histogram = raw.cmd(&["LATENCY", "HISTOGRAM", "get"]);
+    assert!(histogram.contains("$5\r\ncalls\r\n:2\r\n"), "{histogram}");
 }
 
 #[test]
