@@ -46,7 +46,7 @@ pub struct Record<C> {
 
 /// A recorded history. Times are nanoseconds on one monotonic clock of the
 /// test process (any origin). `C` is [`crate::Command`] for key-value
-/// histories.
+/// histories and [`crate::LockCommand`] for lock histories.
 ///
 /// Record from several threads by wrapping it in a mutex, or keep one per
 /// client and [`History::extend`] them into one at the end.
@@ -133,7 +133,8 @@ impl<C> History<C> {
 
     /// Marks that the server (a node, or the whole cluster) was restarted:
     /// `at_ns` lies after every reply from before the restart and before
-    /// every operation sent to the restarted server. Reports show it.
+    /// every operation sent to the restarted server. The lock checker
+    /// requires tokens to grow across it; reports show it.
     pub fn restart(&mut self, at_ns: u64) {
         self.restarts_ns.push(at_ns);
     }

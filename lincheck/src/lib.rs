@@ -2,11 +2,13 @@
 //! tests record (kill -9 cycles, failovers, partitions): is what the
 //! clients saw something a correct store could have shown them?
 //!
-//! Checkers that are pure functions of a recorded history (no clock, no
+//! Two checkers, both pure functions of a recorded history (no clock, no
 //! randomness, no I/O; the same history gives the same answer):
 //!
 //! - [`check_kv`]: linearizability of single-key commands, each key a
 //!   register (model table in [`kv`]).
+//! - [`check_locks`]: fencing tokens and leases of the lock service (rules
+//!   in [`locks`]).
 //!
 //! # Recording
 //!
@@ -86,6 +88,7 @@
 mod error;
 mod history;
 pub mod kv;
+pub mod locks;
 mod reply;
 
 pub use error::HistoryError;
@@ -93,6 +96,10 @@ pub use history::{History, OpId, Record, Returned};
 pub use kv::{
     check_kv, CheckOptions, Command, Exhausted, InconclusiveKey, KvReport, KvViolation,
     SetCondition, ShownOp, Verdict,
+};
+pub use locks::{
+    check_locks, LockCheckOptions, LockCommand, LockReport, LockViolation, LockViolationKind,
+    PossibleGrant,
 };
 pub use reply::{ErrorKind, Reply};
 
@@ -106,3 +113,6 @@ pub const HISTORY_OPS_MAX: usize = 10_000_000;
 
 /// A key-value history.
 pub type KvHistory = History<Command>;
+
+/// A lock history.
+pub type LockHistory = History<LockCommand>;
