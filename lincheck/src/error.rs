@@ -55,6 +55,28 @@ pub enum HistoryError {
         /// The reply recorded.
         reply: Reply,
     },
+    /// Values written to one key in an acknowledged-writes record must
+    /// strictly increase.
+    NotIncreasing {
+        /// The key.
+        key: Vec<u8>,
+        /// The value sent before.
+        previous: u64,
+        /// The value that did not exceed it.
+        value: u64,
+    },
+    /// A value was acknowledged that was never recorded as sent.
+    AckedNotSent {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: u64,
+    },
+    /// A key with an acknowledged write has no final read to check.
+    NoFinalRead {
+        /// The key.
+        key: Vec<u8>,
+    },
 }
 
 impl fmt::Display for HistoryError {
@@ -84,6 +106,25 @@ impl fmt::Display for HistoryError {
             HistoryError::ReplyDoesNotFit { op, command, reply } => write!(
                 f,
                 "operation #{op} ({command}) has a reply {command} cannot give: {reply}"
+            ),
+            HistoryError::NotIncreasing {
+                key,
+                previous,
+                value,
+            } => write!(
+                f,
+                "key {}: value {value} sent after {previous}; sent values must increase",
+                Shown(key)
+            ),
+            HistoryError::AckedNotSent { key, value } => write!(
+                f,
+                "key {}: value {value} acknowledged but never recorded as sent",
+                Shown(key)
+            ),
+            HistoryError::NoFinalRead { key } => write!(
+                f,
+                "key {} has acknowledged writes but no final read",
+                Shown(key)
             ),
         }
     }

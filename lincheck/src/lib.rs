@@ -2,13 +2,16 @@
 //! tests record (kill -9 cycles, failovers, partitions): is what the
 //! clients saw something a correct store could have shown them?
 //!
-//! Two checkers, both pure functions of a recorded history (no clock, no
+//! Three checkers, all pure functions of a recorded history (no clock, no
 //! randomness, no I/O; the same history gives the same answer):
 //!
 //! - [`check_kv`]: linearizability of single-key commands, each key a
 //!   register (model table in [`kv`]).
 //! - [`check_locks`]: fencing tokens and leases of the lock service (rules
 //!   in [`locks`]).
+//! - [`AckedWrites`]: every acknowledged write survives a crash (in
+//!   [`acked`]); linear and much weaker, for after every restart of a kill
+//!   -9 cycle.
 //!
 //! # Recording
 //!
@@ -85,12 +88,14 @@
 
 #![deny(missing_docs)]
 
+pub mod acked;
 mod error;
 mod history;
 pub mod kv;
 pub mod locks;
 mod reply;
 
+pub use acked::{AckedReport, AckedViolation, AckedWrites};
 pub use error::HistoryError;
 pub use history::{History, OpId, Record, Returned};
 pub use kv::{
@@ -108,7 +113,7 @@ pub use reply::{ErrorKind, Reply};
 /// entry's size (about 1.3 KB at the limit).
 pub const KEY_OPS_MAX: usize = 10_000;
 
-/// Most operations in one history.
+/// Most operations in one history (or values in one [`AckedWrites`]).
 pub const HISTORY_OPS_MAX: usize = 10_000_000;
 
 /// A key-value history.
