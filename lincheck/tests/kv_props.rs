@@ -9,14 +9,14 @@ use pinwheel_lincheck::{check_kv, CheckOptions, KvHistory, Verdict};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn sim_strategy(max_ops: usize) -> impl Strategy<Value = (u64, Sim)> {
+fn sim_strategy(max_ops: usize, max_unknown_permille: u32) -> impl Strategy<Value = (u64, Sim)> {
     (
         any::<u64>(),
         1..=8u64,
         1..=3usize,
         0..=max_ops,
         prop_oneof![Just(10u64), Just(1_000), Just(20_000)],
-        0..=150u32,
+        0..=max_unknown_permille,
     )
         .prop_map(|(seed, clients, keys, ops, latency_ns, unknown_permille)| {
             let sim = Sim {
@@ -41,7 +41,7 @@ proptest! {
     })]
 
     #[test]
-    fn simulated_histories_are_linearizable((seed, sim) in sim_strategy(300)) {
+    fn simulated_histories_are_linearizable((seed, sim) in sim_strategy(300, 150)) {
         let history = simulate(seed, &sim);
         let report = check_kv(&history, &CheckOptions::default()).unwrap();
         prop_assert_eq!(report.verdict(), Verdict::Linearizable, "seed {} {:?}\n{}", seed, sim, report);
@@ -49,7 +49,7 @@ proptest! {
 
     #[test]
     fn small_histories_agree_with_exhaustive_search(
-        (seed, sim) in sim_strategy(7),
+        (seed, sim) in sim_strategy(8, 500),
         corrupt in any::<bool>(),
     ) {
         let mut history = simulate(seed, &sim);
@@ -155,17 +155,32 @@ fn returns_before(history: &KvHistory, key: &[u8], cut_ns: u64) -> Option<u64> {
 /// measured over fixed seeds, so the test is deterministic.
 #[test]
 fn single_corruptions_are_usually_rejected() {
-    let sim = Sim {
-        clients: 4,
-        keys: 2,
-        ops: 60,
-        latency_ns: 1_000,
-        think_ns: 1_000,
-        unknown_permille: 30,
-    };
+    // Measured: 477 and 431 of 500. The longer histories (about 150
+    // operations per key, several bitset words, so the memo's compact
+    // entries are exercised) leave more corruptions that fit another order.
+    for (ops, floor) in [(60, 0.90), (300, 0.80)] {
+        let sim = Sim {
+            clients: 4,
+            keys: 2,
+            ops,
+            latency_ns: 1_000,
+            think_ns: 1_000,
+            unknown_permille: 30,
+        };
+        let rate = rejection_rate(&sim);
+        assert!(
+            rate >= floor,
+            "{ops} operations: only {:.1}% rejected",
+            rate * 100.0
+        );
+    }
+}
+
+/// The share of 500 seeded single-reply corruptions rejected.
+fn rejection_rate(sim: &Sim) -> f64 {
     let (mut rejected, mut trials, mut inconclusive) = (0, 0, 0);
     for seed in 0..500u64 {
-        let history = simulate(seed, &sim);
+        let history = simulate(seed, sim);
         let Some((corrupted, _)) = corrupt_one(&history, &mut Rng::new(seed ^ 0xc0ffee)) else {
             continue;
         };
@@ -179,14 +194,10 @@ fn single_corruptions_are_usually_rejected() {
             Verdict::Linearizable => {}
         }
     }
-    let rate = f64::from(rejected) / f64::from(trials);
     println!(
-        "rejected {rejected} of {trials} single corruptions ({:.1}%)",
-        rate * 100.0
+        "{} operations: rejected {rejected} of {trials} single corruptions",
+        sim.ops
     );
     assert_eq!(inconclusive, 0);
-    assert!(
-        rate >= 0.90,
-        "only {rejected} of {trials} corruptions rejected"
-    );
+    f64::from(rejected) / f64::from(trials)
 }

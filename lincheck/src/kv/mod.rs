@@ -38,9 +38,9 @@ use crate::reply::Shown;
 use model::Interner;
 use search::{search, Budget, Found, SearchOp};
 
-/// Default for [`CheckOptions::steps_max`]: about a second or two of search
-/// on one key.
-pub const STEPS_MAX_DEFAULT: u64 = 20_000_000;
+/// Default for [`CheckOptions::steps_max`]: one to a few seconds of search
+/// on one key in a release build (a step costs 100-400 ns).
+pub const STEPS_MAX_DEFAULT: u64 = 10_000_000;
 /// Default for [`CheckOptions::cache_bytes_max`].
 pub const CACHE_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
 
@@ -244,7 +244,11 @@ fn prepare_key<'a>(
     let mut interner = Interner::default();
     let mut ops = Vec::with_capacity(indexes.len());
     let mut origin = Vec::with_capacity(indexes.len());
-    for &index in indexes {
+    // In call order, so the search's linearized set is a dense prefix of
+    // op numbers (what its memo stores compactly).
+    let mut by_call = indexes.to_vec();
+    by_call.sort_by_key(|&index| (history.records()[index].invoked_ns, index));
+    for index in by_call {
         let record = &history.records()[index];
         if record.returned.is_none() && record.command.is_read_only() {
             continue;

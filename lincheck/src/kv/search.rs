@@ -15,6 +15,17 @@
 //! into the linearization, so it may be linearized anywhere after its call
 //! or never (never is the same as last, which nothing observes). The
 //! search succeeds as soon as every operation that returned is linearized.
+//! Each one left open stays a candidate for the rest of the key's history,
+//! so proving a violation among many of them can take exponentially many
+//! configurations; finding an order for a correct history stays quick,
+//! since the search places them greedily.
+//!
+//! Memo entries are compact. Operations are numbered in call order and
+//! the search places returned ones roughly in that order, so their bitset
+//! is a run of full words, a short window and zeros: an entry stores the
+//! run's length and the window (unknown-outcome operations, which may
+//! stay out forever, have a bitset of their own, stored whole). On a
+//! 10,000-operation key an entry is a few dozen bytes instead of 1.3 KB.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -84,14 +95,75 @@ struct Node {
     next: u32,
 }
 
+/// Which operations are linearized. Returned operations and those of
+/// unknown outcome have separate bitsets: the search places returned ones
+/// roughly in time order, so their bitset is a run of full words, a short
+/// window, then zeros, which the memo stores compactly; unknown ones may
+/// stay out forever and would break that run. `hash` is a Zobrist hash of
+/// the whole set.
+struct Linearized {
+    /// Per op: in the returned bitset (else the unknown one), and its bit.
+    slots: Vec<(bool, u32)>,
+    returned: Vec<u64>,
+    unknown: Vec<u64>,
+    zobrist: Vec<u64>,
+    hash: u64,
+}
+
+impl Linearized {
+    fn new(ops: &[SearchOp]) -> Linearized {
+        let (mut returned, mut unknown) = (0u32, 0u32);
+        let slots = ops
+            .iter()
+            .map(|op| {
+                let count = if op.ret_ns.is_some() {
+                    &mut returned
+                } else {
+                    &mut unknown
+                };
+                *count += 1;
+                (op.ret_ns.is_some(), *count - 1)
+            })
+            .collect();
+        Linearized {
+            slots,
+            returned: vec![0; (returned as usize).div_ceil(64)],
+            unknown: vec![0; (unknown as usize).div_ceil(64)],
+            zobrist: (0..ops.len() as u64).map(mix).collect(),
+            hash: 0,
+        }
+    }
+
+    fn flip(&mut self, op: u32) {
+        let (returned, bit) = self.slots[op as usize];
+        let bits = if returned {
+            &mut self.returned
+        } else {
+            &mut self.unknown
+        };
+        bits[bit as usize / 64] ^= 1 << (bit % 64);
+        self.hash ^= self.zobrist[op as usize];
+    }
+
+    /// The returned bitset as (leading full words, the words after them up
+    /// to the last non-zero one).
+    fn returned_window(&self) -> (usize, &[u64]) {
+        let full = self.returned.iter().take_while(|&&w| w == u64::MAX).count();
+        let end = self
+            .returned
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(0, |last| last + 1);
+        (full, &self.returned[full..end.max(full)])
+    }
+}
+
 /// Searches for a linearization of `ops` from an absent register.
 pub(crate) fn search(ops: &[SearchOp], budget: Budget) -> Found {
     debug_assert!(ops.len() < NONE as usize / 2, "caller enforces KEY_OPS_MAX");
     let mut list = List::new(ops);
-    let mut cache = Cache::new(ops.len(), budget.cache_bytes_max);
-    let zobrist: Vec<u64> = (0..ops.len() as u64).map(mix).collect();
-    let mut linearized = vec![0u64; ops.len().div_ceil(64)];
-    let mut set_hash = 0u64;
+    let mut linearized = Linearized::new(ops);
+    let mut cache = Cache::new(budget.cache_bytes_max);
     let mut state = Value::Absent;
     let mut stack: Vec<(u32, Value)> = Vec::new();
     let mut must_linearize = ops.iter().filter(|op| op.ret_ns.is_some()).count();
@@ -118,9 +190,8 @@ pub(crate) fn search(ops: &[SearchOp], budget: Budget) -> Found {
             let op = &ops[index as usize];
             let (next_state, out) = apply(state, op.step);
             if op.out.is_none_or(|observed| observed == out) {
-                flip(&mut linearized, index);
-                let hash = set_hash ^ zobrist[index as usize] ^ state_hash(next_state);
-                match cache.insert(hash, &linearized, next_state) {
+                linearized.flip(index);
+                match cache.insert(&linearized, next_state) {
                     Err(()) => {
                         return Found::Inconclusive {
                             steps,
@@ -128,7 +199,6 @@ pub(crate) fn search(ops: &[SearchOp], budget: Budget) -> Found {
                         }
                     }
                     Ok(true) => {
-                        set_hash ^= zobrist[index as usize];
                         stack.push((entry, state));
                         state = next_state;
                         list.lift(entry);
@@ -136,7 +206,7 @@ pub(crate) fn search(ops: &[SearchOp], budget: Budget) -> Found {
                         entry = list.nodes[HEAD as usize].next;
                         continue;
                     }
-                    Ok(false) => flip(&mut linearized, index),
+                    Ok(false) => linearized.flip(index),
                 }
             }
             entry = list.nodes[entry as usize].next;
@@ -149,18 +219,13 @@ pub(crate) fn search(ops: &[SearchOp], budget: Budget) -> Found {
                 return Found::Violation { steps, stuck_ns };
             };
             let index = list.op(call);
-            flip(&mut linearized, index);
-            set_hash ^= zobrist[index as usize];
+            linearized.flip(index);
             state = previous;
             list.unlift(call);
             must_linearize += usize::from(ops[index as usize].ret_ns.is_some());
             entry = list.nodes[call as usize].next;
         }
     }
-}
-
-fn flip(bits: &mut [u64], index: u32) {
-    bits[index as usize / 64] ^= 1 << (index % 64);
 }
 
 /// SplitMix64's finalizer: a fixed, well-spread 64-bit mix, so the
@@ -288,54 +353,86 @@ impl Hasher for PassThrough {
     }
 }
 
+/// One memo entry; its words live in the cache's arena.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: Value,
+    /// The next entry with the same hash.
+    next: u32,
+    /// Where its words start in the arena: the returned window, then the
+    /// unknown bitset.
+    start: u32,
+    /// Leading full words of the returned bitset, not stored.
+    full: u32,
+    window: u32,
+}
+
 /// Lowe's memo: every (linearized set, state) explored, compared exactly
-/// (the hash only finds the bucket), kept in flat arenas.
+/// (the hash only finds the bucket). The returned bitset is stored as its
+/// window past the leading full words, so an entry costs a few words
+/// rather than one bit per operation of the key.
 struct Cache {
-    words: usize,
-    /// Hash to the newest entry with that hash; entries chain by `next`.
+    /// Hash to the newest entry with that hash.
     heads: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    next: Vec<u32>,
-    states: Vec<Value>,
-    bits: Vec<u64>,
-    entries_max: usize,
+    entries: Vec<Entry>,
+    words: Vec<u64>,
+    bytes: usize,
+    bytes_max: usize,
 }
 
 impl Cache {
-    fn new(ops: usize, bytes_max: usize) -> Cache {
-        let words = ops.div_ceil(64);
-        // Arena words, the state, the chain link, and the map's share.
-        let entry_bytes = words * 8 + std::mem::size_of::<Value>() + 4 + 16;
+    fn new(bytes_max: usize) -> Cache {
         Cache {
-            words,
             heads: HashMap::default(),
-            next: Vec::new(),
-            states: Vec::new(),
-            bits: Vec::new(),
-            entries_max: (bytes_max / entry_bytes).clamp(1, NONE as usize - 1),
+            entries: Vec::new(),
+            words: Vec::new(),
+            bytes: 0,
+            bytes_max,
         }
     }
 
-    /// True if new; `Err` when the memory budget is spent.
-    fn insert(&mut self, hash: u64, bits: &[u64], state: Value) -> Result<bool, ()> {
-        debug_assert_eq!(bits.len(), self.words);
+    /// True if new (then stored); `Err` when the memory budget is spent.
+    fn insert(&mut self, linearized: &Linearized, state: Value) -> Result<bool, ()> {
+        let hash = linearized.hash ^ state_hash(state);
+        let (full, window) = linearized.returned_window();
         let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let mut at = head;
         while at != NONE {
-            let entry = at as usize;
-            let stored = &self.bits[entry * self.words..(entry + 1) * self.words];
-            if self.states[entry] == state && stored == bits {
-                return Ok(false);
+            let entry = self.entries[at as usize];
+            if entry.state == state
+                && entry.full as usize == full
+                && entry.window as usize == window.len()
+            {
+                let start = entry.start as usize;
+                let stored_window = &self.words[start..start + window.len()];
+                let unknown_at = start + window.len();
+                let stored_unknown = &self.words[unknown_at..unknown_at + linearized.unknown.len()];
+                if stored_window == window && stored_unknown == linearized.unknown.as_slice() {
+                    return Ok(false);
+                }
             }
-            at = self.next[entry];
+            at = entry.next;
         }
-        if self.states.len() >= self.entries_max {
+        // The words, the entry, and the map's share of a slot.
+        let cost =
+            (window.len() + linearized.unknown.len()) * 8 + std::mem::size_of::<Entry>() + 16;
+        let words_after = self.words.len() + window.len() + linearized.unknown.len();
+        let addressable =
+            words_after <= u32::MAX as usize && self.entries.len() < NONE as usize - 1;
+        if self.bytes + cost > self.bytes_max || !addressable {
             return Err(());
         }
-        let entry = self.states.len() as u32;
-        self.states.push(state);
-        self.next.push(head);
-        self.bits.extend_from_slice(bits);
-        self.heads.insert(hash, entry);
+        self.bytes += cost;
+        self.entries.push(Entry {
+            state,
+            next: head,
+            start: self.words.len() as u32,
+            full: full as u32,
+            window: window.len() as u32,
+        });
+        self.words.extend_from_slice(window);
+        self.words.extend_from_slice(&linearized.unknown);
+        self.heads.insert(hash, self.entries.len() as u32 - 1);
         Ok(true)
     }
 }
