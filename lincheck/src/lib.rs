@@ -24,6 +24,26 @@
 //! dropped connection, a killed server, `-TRYAGAIN`. Only replies in the
 //! model ([`Reply`]) are definite.
 //!
+//! ```
+//! use pinwheel_lincheck::{check_kv, CheckOptions, Command, KvHistory, Reply, Verdict};
+//!
+//! let mut history = KvHistory::new();
+//! // Client 1 writes; client 2's read overlaps the write and sees it.
+//! let set = history.invoke(1, "k", Command::set("a"), 100);
+//! history.record(2, "k", Command::get(), 150, 180, Reply::Bulk(b"a".to_vec()));
+//! history.returned(set, 200, Reply::Ok);
+//! // Client 3's increment timed out: it may or may not have happened.
+//! history.record_unknown(3, "n", Command::incr(), 300);
+//! assert!(check_kv(&history, &CheckOptions::default())?.is_linearizable());
+//!
+//! // A read after the write that misses it is a violation.
+//! history.record(2, "k", Command::get(), 400, 410, Reply::Nil);
+//! let report = check_kv(&history, &CheckOptions::default())?;
+//! assert_eq!(report.verdict(), Verdict::Violation);
+//! println!("{report}"); // the key, the failing read, the write it missed
+//! # Ok::<(), pinwheel_lincheck::HistoryError>(())
+//! ```
+//!
 //! # Linearizability: the model and the algorithm
 //!
 //! A history is linearizable when every operation can be given one instant
@@ -53,8 +73,9 @@
 //!
 //! On a violation the report names the key and a short window: the
 //! earliest return by which the key's history already has no valid order
-//! (found by a binary search over prefixes, each of which is itself a
-//! sound witness), the operation(s) returning then, every operation
+//! (each prefix cut is a sound witness; the failed search's last backtrack
+//! bounds the earliest one from below, and one more search usually
+//! confirms it), the operation(s) returning then, every operation
 //! overlapping them, and the tail of a valid order of what came before
 //! (see [`KvViolation`]).
 //!
