@@ -19,6 +19,12 @@
 //!
 //! The model has no TTLs: a test must not let a key expire while it is
 //! checked (`SET ... EX` is fine only with a TTL longer than the test).
+//!
+//! Multi-key commands are not in the model (locality needs single-key
+//! operations). A test may still record an `MGET` as one `GET` per key,
+//! each with the `MGET`'s invocation and completion, and an `MSET` as one
+//! `SET` per key: that checks each key and gives up only the claim that
+//! the keys changed together, so a correct store still passes.
 
 mod command;
 mod explain;
