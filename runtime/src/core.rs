@@ -51,6 +51,8 @@ struct Parked {
     reply: ReplyTo,
     group: u32,
     name: Vec<u8>,
+    /// When it was queued, for the `lock.wait` histogram.
+    since: Instant,
 }
 
 /// What a group said to a command.
@@ -206,6 +208,18 @@ impl CoreCtx {
     /// Runs a command on `group` wherever it lives and waits for the
     /// answer, including a lock grant after a wait.
     pub async fn on_group(&self, group: u32, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
+        self.on_group_waiting(group, cmd, args, now_ms).await.0
+    }
+
+    /// [`CoreCtx::on_group`], also telling how long the command was parked
+    /// in a lock's queue (`None` when it was not).
+    pub async fn on_group_waiting(
+        &self,
+        group: u32,
+        cmd: Cmd,
+        args: &[&[u8]],
+        now_ms: u64,
+    ) -> (Reply, Option<Duration>) {
         let owner = self.owner(group);
         let waiter = if may_park(cmd, args.len()) {
             self.new_waiter()
@@ -214,8 +228,12 @@ impl CoreCtx {
         };
         if owner == self.index {
             return match self.submit(group, cmd, args, now_ms, waiter) {
-                Submitted::Done(reply) => reply,
-                Submitted::Parked(waiter) => self.wait_parked(group, args[1], waiter).await,
+                Submitted::Done(reply) => (reply, None),
+                Submitted::Parked(waiter) => {
+                    let since = Instant::now();
+                    let reply = self.wait_parked(group, args[1], waiter, since).await;
+                    (reply, Some(since.elapsed()))
+                }
             };
         }
         let argv = OwnedArgv::new(args.iter().copied());
@@ -227,7 +245,7 @@ impl CoreCtx {
             waiter,
         };
         if waiter == 0 {
-            return into_reply(self.outbox.ask(self.index, owner, request).await);
+            return into_waited(self.outbox.ask(self.index, owner, request).await);
         }
         let guard = RemoteWaitGuard {
             ctx: self,
@@ -242,13 +260,13 @@ impl CoreCtx {
             .ask_with_id(self.index, owner, request, |id| guard.id.set(id))
             .await;
         guard.disarm();
-        into_reply(response)
+        into_waited(response)
     }
 
     /// Waits for a parked local client's answer. If the future is dropped
     /// (the client went away), the wait is cancelled, and a grant that
     /// raced the cancellation is released, so no lock is held by nobody.
-    async fn wait_parked(&self, group: u32, name: &[u8], waiter: u64) -> Reply {
+    async fn wait_parked(&self, group: u32, name: &[u8], waiter: u64, since: Instant) -> Reply {
         let (sender, receiver) = oneshot::channel();
         let reply = ReplyTo::Here(sender);
         self.parked.borrow_mut().insert(
@@ -257,6 +275,7 @@ impl CoreCtx {
                 reply,
                 group,
                 name: name.to_vec(),
+                since,
             },
         );
         let mut guard = LocalWaitGuard {
@@ -281,6 +300,7 @@ impl CoreCtx {
                 reply,
                 group,
                 name: name.to_vec(),
+                since: Instant::now(),
             },
         );
     }
@@ -342,9 +362,9 @@ impl CoreCtx {
                 }
             }
             ReplyTo::Core { core, id } => {
-                let ctx_outbox = &self.outbox;
-                let response = Response::Reply(reply);
-                ctx_outbox.answer_later(core, id, response);
+                let waited = parked.since.elapsed();
+                let response = Response::Waited { reply, waited };
+                self.outbox.answer_later(core, id, response);
             }
         }
     }
@@ -392,7 +412,7 @@ impl CoreCtx {
         let Some(AbandonedWait { owner, group, name }) = abandoned else {
             return;
         };
-        if let Response::Reply(Reply::Int(token)) = response {
+        if let (Reply::Int(token), _) = into_waited(response) {
             let token = token.to_string();
             let argv = OwnedArgv::new([&b"LOCK.RELEASE"[..], &name, token.as_bytes()]);
             let request = Request::Group {
@@ -485,7 +505,7 @@ impl CoreCtx {
                 .map(|value| *value)
                 .map_err(|_| Reply::err("ERR internal: a call was answered with another type")),
             Response::Reply(error) if error.is_error() => Err(error),
-            Response::Reply(_) | Response::Replies(_) => {
+            Response::Reply(_) | Response::Waited { .. } | Response::Replies(_) => {
                 Err(Reply::err("ERR internal: a call was answered as a command"))
             }
         }
@@ -510,12 +530,15 @@ pub(crate) fn may_park(cmd: Cmd, argc: usize) -> bool {
     cmd == Cmd::LockAcquire && argc > 4
 }
 
-fn into_reply(response: Response) -> Reply {
+/// A command's reply from another core, and how long it was parked there.
+fn into_waited(response: Response) -> (Reply, Option<Duration>) {
     match response {
-        Response::Reply(reply) => reply,
-        Response::Value(_) | Response::Replies(_) => {
-            Reply::err("ERR internal: a command was answered as a call or a batch")
-        }
+        Response::Reply(reply) => (reply, None),
+        Response::Waited { reply, waited } => (reply, Some(waited)),
+        Response::Value(_) | Response::Replies(_) => (
+            Reply::err("ERR internal: a command was answered as a call or a batch"),
+            None,
+        ),
     }
 }
 

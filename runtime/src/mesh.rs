@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
@@ -65,6 +66,9 @@ pub(crate) enum Request {
 pub(crate) enum Response {
     /// A command's reply.
     Reply(Reply),
+    /// The reply to a command that was parked in a lock's queue, and how
+    /// long it was parked there.
+    Waited { reply: Reply, waited: Duration },
     /// A [`Request::Batch`]'s replies, in its commands' order.
     Replies(Vec<Reply>),
     /// A [`Request::Call`]'s result.
