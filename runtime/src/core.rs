@@ -16,7 +16,7 @@ use pinwheel_state::{Cmd, Effect, Entry, Group, Kind, Reply};
 
 use crate::argv::OwnedArgv;
 use crate::clock::WallClock;
-use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response};
+use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response, SHUTTING_DOWN};
 use crate::ring::{core_of, HashRing};
 use crate::session::ClientRecord;
 use crate::stats::Stats;
@@ -285,6 +285,7 @@ impl CoreCtx {
             waiter,
             receiver: Some(receiver),
         };
+        self.refuse_wait_if_draining(waiter);
         let receiver = guard.receiver.as_mut().expect("set above");
         let reply = receiver.await.unwrap_or(Reply::Nil);
         guard.receiver = None;
@@ -303,6 +304,37 @@ impl CoreCtx {
                 since: Instant::now(),
             },
         );
+        self.refuse_wait_if_draining(waiter);
+    }
+
+    /// Shutdown has begun: every parked client is answered at once with
+    /// an error and leaves its lock's queue, so no wait holds the node up
+    /// for the whole grace period. A waiter granted before this is not
+    /// parked any more and keeps its grant.
+    fn refuse_all_waits(&self) {
+        let mut waiters: Vec<u64> = self.parked.borrow().keys().copied().collect();
+        waiters.sort_unstable();
+        for waiter in waiters {
+            self.refuse_wait(waiter);
+        }
+    }
+
+    /// A wait that parked after shutdown began (its command had been
+    /// received before) is refused as soon as it is registered.
+    fn refuse_wait_if_draining(&self, waiter: u64) {
+        if self.drain.has_fired() {
+            self.refuse_wait(waiter);
+        }
+    }
+
+    fn refuse_wait(&self, waiter: u64) {
+        let Some(parked) = self.parked.borrow_mut().remove(&waiter) else {
+            return;
+        };
+        self.timers.borrow_mut().remove(&TimerKey::Wait { waiter });
+        // Its LOCK.CANCEL answers nobody: the client is no longer parked.
+        self.cancel_wait(parked.group, &parked.name, waiter);
+        self.deliver(parked, SHUTTING_DOWN);
     }
 
     fn act_on(&self, group: u32, effect: Effect) {
@@ -348,13 +380,18 @@ impl CoreCtx {
         }
     }
 
-    /// Answers a parked client. A grant whose client is gone is released
-    /// at once.
+    /// Answers a parked client whose wait the lock table ended.
     fn answer_parked(&self, waiter: u64, reply: Reply) {
         self.timers.borrow_mut().remove(&TimerKey::Wait { waiter });
         let Some(parked) = self.parked.borrow_mut().remove(&waiter) else {
             return;
         };
+        self.deliver(parked, reply);
+    }
+
+    /// Sends a parked client its answer. A grant whose client is gone is
+    /// released at once.
+    fn deliver(&self, parked: Parked, reply: Reply) {
         match parked.reply {
             ReplyTo::Here(sender) => {
                 if let Err(Reply::Int(token)) = sender.send(reply) {
@@ -474,7 +511,10 @@ impl CoreCtx {
                 })
                 .detach();
             }
-            Request::Drain => self.drain.fire(),
+            Request::Drain => {
+                self.drain.fire();
+                self.refuse_all_waits();
+            }
             // Exit comes once every core has drained, or when the node's
             // grace period ran out first: connections still open then end
             // with it (it is their abort signal), so the core can leave.

@@ -190,8 +190,12 @@ pub(crate) struct Outbox {
     next_id: Cell<u64>,
 }
 
+/// The answer to a request a core can no longer serve, and to a lock wait
+/// still parked when shutdown begins.
+pub(crate) const SHUTTING_DOWN: Reply = Reply::err("ERR server is shutting down");
+
 fn shutting_down() -> Response {
-    Response::Reply(Reply::err("ERR server is shutting down"))
+    Response::Reply(SHUTTING_DOWN)
 }
 
 impl Outbox {

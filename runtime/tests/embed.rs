@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pinwheel_runtime::{HandleError, Node, Reply};
+use pinwheel_runtime::{HandleError, LockError, Node, Reply};
 
 #[test]
 fn a_default_node_opens_no_socket_and_serves_every_thread() {
@@ -87,11 +87,12 @@ fn lock_guards_fence_and_release_on_drop() {
     assert!(db.lock_blocking(&too_long, b"a", ttl, None).is_err());
 }
 
-/// A client still connected when shutdown's grace period runs out (here,
-/// one parked in a lock wait) has its connection closed, not left open
-/// inside a stopped core, and `shutdown` returns.
+/// Lock waits parked at shutdown, a network client's and an embedded
+/// caller's, are answered at once with `ERR server is shutting down`, the
+/// connection is then closed, and `shutdown` returns without waiting out
+/// the grace period.
 #[test]
-fn shutdown_closes_a_connection_that_outlives_the_grace_period() {
+fn shutdown_answers_parked_lock_waits_at_once() {
     use std::io::{Read, Write};
     let node = Node::builder()
         .cores(2)
@@ -119,26 +120,42 @@ fn shutdown_closes_a_connection_that_outlives_the_grace_period() {
         &mut waiter,
         &["LOCK.ACQUIRE", "L", "waiter", "60000", "WAIT", "600000"],
     );
+    let embedded = {
+        let db = node.handle();
+        let (ttl, wait) = (Duration::from_secs(60), Some(Duration::from_secs(600)));
+        std::thread::spawn(move || {
+            db.lock_blocking(b"L", b"embedded", ttl, wait)
+                .map(|g| g.is_some())
+        })
+    };
     let queued = (0..500).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(10));
         match node.handle().call_blocking(&["LOCK.INFO", "L"]) {
             Ok(Reply::Map(fields)) => fields.iter().any(|(name, value)| {
-                *name == Reply::Bulk(b"waiters".to_vec()) && *value == Reply::Int(1)
+                *name == Reply::Bulk(b"waiters".to_vec()) && *value == Reply::Int(2)
             }),
             _ => false,
         }
     });
-    assert!(queued, "the waiter is queued");
+    assert!(queued, "both waiters are queued");
 
+    let started = std::time::Instant::now();
     node.shutdown();
-    // EOF or a reset: either way closed, where a leaked socket would leave
-    // the read waiting until its timeout.
-    let read = waiter.read(&mut reply);
+    // Not a speed bound: a wait left parked would take the 5 s grace.
+    let took = started.elapsed();
     assert!(
-        matches!(read, Ok(0))
-            || read
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
-        "the waiter's connection was closed: {read:?}"
+        took < std::time::Duration::from_secs(4),
+        "shutdown took {took:?}"
     );
+    assert_eq!(
+        embedded.join().unwrap(),
+        Err(LockError::Refused("ERR server is shutting down".into()))
+    );
+    let mut answer = Vec::new();
+    let read = waiter.read_to_end(&mut answer);
+    assert!(
+        read.is_ok() || read.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the waiter's connection was closed"
+    );
+    assert_eq!(answer, b"-ERR server is shutting down\r\n");
 }
