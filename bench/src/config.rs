@@ -1,7 +1,7 @@
 //! The command line, which is also the in-process API: tests build a
 //! [`RunConfig`] by parsing arguments exactly as the binary does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -23,6 +23,10 @@ pub const THREADS_MAX: usize = 256;
 pub const DURATION_MAX: Duration = Duration::from_secs(3600);
 /// Highest `--rate`, in requests per second.
 pub const RATE_MAX: f64 = 100_000_000.0;
+/// Default `--max-error-pct`: above 1% failed requests the latency figures
+/// describe a server in trouble (or a workload it does not support), not
+/// the one being measured.
+pub const ERROR_PCT_MAX_DEFAULT: f64 = 1.0;
 
 /// `pinwheel-bench`: a latency benchmark for any Redis-protocol server, and
 /// etcd, with coordinated-omission-corrected open loops.
@@ -57,8 +61,9 @@ pub enum Command {
 /// One benchmark run's settings, applied to every target in turn.
 #[derive(Debug, Clone, Args)]
 pub struct RunConfig {
-    /// Server to measure: redis://host:port[,host:port...] or
-    /// etcd://host:port. Repeat to compare servers with the same settings.
+    /// Server to measure: [NAME=]redis://host:port[,host:port...] or
+    /// [NAME=]etcd://host:port. Repeat to compare servers with the same
+    /// settings; NAME (default: the URL) labels its row and plot line.
     #[arg(long = "target", required = true, value_parser = parse_target)]
     pub targets: Vec<Target>,
     /// set | get | mixed:READ_PCT | incr | lock | custom:"CMD ARGS" (custom
@@ -108,6 +113,12 @@ pub struct RunConfig {
     /// Draw the latency percentile spectrum to this .svg or .png file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Exit with status 1 when more than this percentage of a target's
+    /// requests failed (errors over successes plus errors). The reports are
+    /// written first. A run in which every request to a target failed, or
+    /// none completed, always exits 1.
+    #[arg(long, default_value_t = ERROR_PCT_MAX_DEFAULT, value_parser = parse_pct)]
+    pub max_error_pct: f64,
     /// Seed for key choice, so runs repeat exactly.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -151,6 +162,10 @@ impl RunConfig {
         }
         if let Some(path) = &self.plot {
             crate::plot::check_extension(path)?;
+            check_output("--plot", path)?;
+        }
+        if let Some(path) = &self.json {
+            check_output("--json", path)?;
         }
         Ok(())
     }
@@ -188,6 +203,58 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// Checks, before a run that may take minutes, that an output file can be
+/// written: its directory exists and takes a new file, or the file exists
+/// and opens for writing. Nothing is created or changed.
+pub fn check_output(flag: &str, path: &Path) -> Result<(), String> {
+    let fail = |why: String| Err(format!("{flag} {}: {why}", path.display()));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return fail(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(format!("directory {} does not exist", dir.display()))
+        }
+        Err(e) => return fail(format!("directory {} cannot be used: {e}", dir.display())),
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return fail("is a directory".into()),
+        Ok(_) => {
+            // Opening to append writes nothing and truncates nothing.
+            return match std::fs::OpenOptions::new().append(true).open(path) {
+                Ok(_) => Ok(()),
+                Err(e) => fail(format!("cannot be written: {e}")),
+            };
+        }
+        Err(_) => {}
+    }
+    let probe = dir.join(format!(".pinwheel-bench-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => fail(format!("directory {} is not writable: {e}", dir.display())),
+    }
+}
+
+fn parse_pct(text: &str) -> Result<f64, String> {
+    let pct: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !(0.0..=100.0).contains(&pct) {
+        return Err(format!("`{text}`: a percentage is 0 to 100"));
+    }
+    Ok(pct)
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -273,5 +340,39 @@ mod tests {
         assert!(parse("1").is_ok());
         let err = parse("2").unwrap_err();
         assert!(err.contains("--pipeline 2"), "{err}");
+    }
+
+    #[test]
+    fn output_paths_are_checked_before_the_run() {
+        let dir = std::env::temp_dir().join(format!("pwb-outputs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("report.json");
+        assert_eq!(check_output("--json", &ok), Ok(()));
+        assert!(!ok.exists(), "the check creates nothing");
+        std::fs::write(&ok, "kept").unwrap();
+        assert_eq!(check_output("--json", &ok), Ok(()));
+        assert_eq!(std::fs::read_to_string(&ok).unwrap(), "kept");
+        let missing = dir.join("no-such-dir").join("r.json");
+        let err = check_output("--json", &missing).unwrap_err();
+        assert!(
+            err.starts_with("--json ") && err.contains("no-such-dir"),
+            "{err}"
+        );
+        let under_file = ok.join("r.json");
+        let err = check_output("--plot", &under_file).unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+        let err = check_output("--plot", &dir).unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+        assert_eq!(check_output("--json", Path::new("here.json")), Ok(()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn error_share_is_a_percentage() {
+        assert_eq!(parse_pct("0"), Ok(0.0));
+        assert_eq!(parse_pct("2.5"), Ok(2.5));
+        assert!(parse_pct("101").is_err());
+        assert!(parse_pct("-1").is_err());
+        assert!(parse_pct("x").is_err());
     }
 }

@@ -22,6 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::RunConfig;
 use crate::proto::{Codec, Outcome};
+use crate::report::ErrorMessages;
 use crate::rng::Rng;
 use crate::target::{Balancer, Target};
 use crate::timer::TimerFd;
@@ -81,6 +82,8 @@ pub(crate) struct ThreadResult {
     pub(crate) hist: Histogram<u64>,
     pub(crate) ops: u64,
     pub(crate) errors: BTreeMap<String, u64>,
+    /// The servers' error texts.
+    pub(crate) error_messages: ErrorMessages,
     /// Operations and latency per address of the target.
     pub(crate) per_address: Vec<(u64, Histogram<u64>)>,
 }
@@ -186,6 +189,7 @@ impl<'a> Worker<'a> {
                 hist: histogram(),
                 ops: 0,
                 errors: BTreeMap::new(),
+                error_messages: ErrorMessages::default(),
                 per_address: (0..addresses).map(|_| (0, histogram())).collect(),
             },
             interval: Interval {
@@ -574,12 +578,28 @@ impl<'a> Worker<'a> {
                 };
                 self.send(index, cmd, pending.start);
             }
-            Outcome::Done => self.complete(index, pending.start, now, None),
-            Outcome::Error(kind) => self.complete(index, pending.start, now, Some(kind)),
+            Outcome::Done => {
+                self.complete(index, pending.start, now, None);
+            }
+            Outcome::Error(kind) => {
+                self.complete(index, pending.start, now, Some(kind));
+            }
+            Outcome::Refused { kind, text } => {
+                if self.complete(index, pending.start, now, Some(kind)) {
+                    self.result.error_messages.add(&text, 1);
+                }
+            }
         }
     }
 
-    fn complete(&mut self, index: usize, start: Instant, now: Instant, error: Option<String>) {
+    /// Counts a finished operation; true when it fell in the measured time.
+    fn complete(
+        &mut self,
+        index: usize,
+        start: Instant,
+        now: Instant,
+        error: Option<String>,
+    ) -> bool {
         let conn = &mut self.conns[index];
         conn.ops -= 1;
         let (address, client, idle) = (conn.address, conn.client, conn.ops == 0);
@@ -609,6 +629,7 @@ impl<'a> Worker<'a> {
         if idle && self.schedule.is_none() {
             self.start_batch(client, now);
         }
+        measured
     }
 
     fn count_error(&mut self, kind: &str, count: u64, now: Instant) {

@@ -57,11 +57,20 @@ fn bench(cfg: &pinwheel_bench::RunConfig) -> anyhow::Result<()> {
     }
     let reports = reports?;
     print!("{}", report::table(&reports));
+    // The reports are written whatever the verdict: they show what failed.
+    let verdict = report::verdict(&reports, cfg.max_error_pct);
     if let Some(path) = &cfg.json {
         report::write_json(path, &reports)?;
     }
     if let Some(path) = &cfg.plot {
-        plot::plot(path, &reports)?;
+        if reports.iter().any(|r| r.ops > 0) {
+            plot::plot(path, &reports)?;
+        } else {
+            eprintln!(
+                "pinwheel-bench: --plot {}: not drawn, no request succeeded",
+                path.display()
+            );
+        }
     }
-    Ok(())
+    verdict.map_err(anyhow::Error::msg)
 }

@@ -1,6 +1,8 @@
-//! `--plot`: the latency percentile spectrum, one line per target, with
-//! the x axis in log scale of 1/(1-p) so the tail (99%, 99.9%, 99.99%)
-//! gets as much room as the median, as HdrHistogram's plotter draws it.
+//! `--plot`: the latency percentile spectrum, one line per target
+//! (labelled by its name), with the x axis in log scale of 1/(1-p) so the
+//! tail (99%, 99.9%, 99.99%) gets as much room as the median, as
+//! HdrHistogram's plotter draws it. The title says what was run: the
+//! workload, connections, pipeline, threads and loop type.
 
 use std::path::Path;
 
@@ -40,16 +42,33 @@ pub fn plot(path: &Path, reports: &[Report]) -> anyhow::Result<()> {
     check_extension(path).map_err(anyhow::Error::msg)?;
     let mut series = Vec::new();
     for report in reports {
-        series.push((report.target.clone(), spectrum(report)?));
+        series.push((report.label().to_string(), spectrum(report)?));
     }
+    let title = title(reports);
     register_font();
     if path.extension().is_some_and(|e| e == "png") {
         draw(
             BitMapBackend::new(path, SIZE_PX).into_drawing_area(),
+            &title,
             &series,
         )
     } else {
-        draw(SVGBackend::new(path, SIZE_PX).into_drawing_area(), &series)
+        let area = SVGBackend::new(path, SIZE_PX).into_drawing_area();
+        draw(area, &title, &series)
+    }
+}
+
+/// "Latency by percentile: " and the run's settings (shared by every
+/// target of a run; a plot of reports from different runs says so).
+fn title(reports: &[Report]) -> String {
+    let Some(first) = reports.first() else {
+        return "Latency by percentile".into();
+    };
+    let settings = first.settings();
+    if reports.iter().all(|r| r.settings() == settings) {
+        format!("Latency by percentile: {settings}")
+    } else {
+        "Latency by percentile (targets run with different settings)".into()
     }
 }
 
@@ -91,6 +110,7 @@ fn percentile_label(x: &f64) -> String {
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    title: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> anyhow::Result<()>
 where
@@ -110,7 +130,7 @@ where
     }
     root.fill(&WHITE).map_err(fail)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Latency by percentile", ("sans-serif", 24))
+        .caption(title, ("sans-serif", 18))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)

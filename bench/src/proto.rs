@@ -34,7 +34,14 @@ pub(crate) enum Outcome {
     Done,
     /// A lock was granted with this token; release it next.
     Token(u64),
+    /// Failed, of this kind (`mismatch`, `lock_not_granted`...).
     Error(String),
+    /// The server answered with an error: its kind (the first word, or
+    /// `http_STATUS`) and its text, for the report's error messages.
+    Refused {
+        kind: String,
+        text: String,
+    },
 }
 
 /// Encoder and decoder for one protocol and workload.
@@ -201,7 +208,11 @@ impl Codec {
 
     fn classify_resp(&mut self, cmd: &Cmd, frame: Frame, bytes: &[u8]) -> Outcome {
         if frame.kind == ReplyKind::Error {
-            return Outcome::Error(self.error_kind(bytes));
+            let text = self.error_text(bytes);
+            return Outcome::Refused {
+                kind: error_word(&text),
+                text: error_message(&text),
+            };
         }
         let expected = match cmd.kind {
             CmdKind::Acquire => return self.acquired(frame, bytes),
@@ -246,22 +257,27 @@ impl Codec {
         }
     }
 
-    /// The first word of an error reply, e.g. `ERR` or `WRONGTYPE`.
-    fn error_kind(&self, bytes: &[u8]) -> String {
-        let text = match self.decoder.decode(bytes) {
+    /// The text of an error reply, e.g. `ERR unknown command ...`.
+    fn error_text(&self, bytes: &[u8]) -> Vec<u8> {
+        match self.decoder.decode(bytes) {
             Ok(Some((Reply::Error(text) | Reply::BlobError(text), _))) => text,
             Ok(Some((Reply::Attributed { reply, .. }, _))) => match *reply {
                 Reply::Error(text) | Reply::BlobError(text) => text,
                 _ => Vec::new(),
             },
             _ => Vec::new(),
-        };
-        error_word(&text)
+        }
     }
 
     fn classify_http(&mut self, cmd: &Cmd, frame: Frame, bytes: &[u8]) -> Outcome {
         if frame.status != 200 {
-            return Outcome::Error(format!("http_{}", frame.status));
+            let mut body = Vec::new();
+            let _ = http_scan(bytes, Some(&mut body));
+            let text = format!("HTTP {} {}", frame.status, error_message(&body));
+            return Outcome::Refused {
+                kind: format!("http_{}", frame.status),
+                text: text.trim_end().to_string(),
+            };
         }
         if !(self.verify && cmd.kind == CmdKind::Get) {
             return Outcome::Done;
@@ -283,6 +299,31 @@ impl Codec {
 
 /// Most characters of an error's first word kept as its kind.
 const ERROR_KIND_MAX_CHARS: usize = 32;
+/// Most characters of an error's text kept for the report.
+pub const ERROR_TEXT_MAX_CHARS: usize = 160;
+/// Redis's unknown-command error goes on to list the command's arguments
+/// (keys, owners, values), which would make every failed request's text
+/// different; the report keeps the part before them.
+const REDIS_ARGS_SUFFIX: &str = ", with args beginning with:";
+
+/// An error's text as the report shows it: printable, without Redis's
+/// list of the arguments, and bounded.
+pub(crate) fn error_message(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let text = match text.find(REDIS_ARGS_SUFFIX) {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut message: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ERROR_TEXT_MAX_CHARS)
+        .collect();
+    if text.chars().count() > ERROR_TEXT_MAX_CHARS {
+        message.push('…');
+    }
+    message
+}
 
 /// An error reply's kind: its first word, printable, bounded.
 pub(crate) fn error_word(text: &[u8]) -> String {
@@ -400,5 +441,26 @@ fn chunks(
         if size == 0 {
             return Ok(Some(pos));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_drop_redis_argument_lists_and_stay_bounded() {
+        let redis = b"ERR unknown command 'LOCK.ACQUIRE', with args beginning with: 'k1' 'o' ";
+        assert_eq!(error_message(redis), "ERR unknown command 'LOCK.ACQUIRE'");
+        assert_eq!(
+            error_message(b"WRONGTYPE Operation\r\n"),
+            "WRONGTYPE Operation  "
+        );
+        assert_eq!(error_message(b"ERR \xff"), "ERR \u{fffd}");
+        let long = vec![b'x'; 500];
+        let message = error_message(&long);
+        assert_eq!(message.chars().count(), ERROR_TEXT_MAX_CHARS + 1);
+        assert!(message.ends_with('…'));
+        assert_eq!(error_word(redis), "ERR");
     }
 }

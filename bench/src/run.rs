@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use crate::config::RunConfig;
 use crate::driver::{self, histogram, Plan, ThreadResult, Tick, Worker, TICK};
 use crate::proto::Codec;
-use crate::report::{AddressReport, Report};
+use crate::report::{AddressReport, ErrorMessages, Report};
 use crate::target::{Protocol, Target};
 use crate::workload::{Cmd, CmdKind, Values};
 
@@ -149,7 +149,7 @@ fn gather_ticks<T>(
                 .unwrap_or_else(|| (0, 0, 0, histogram()));
             let start = plan.t0 + TICK * tick.index as u32;
             progress(&Progress {
-                target: plan.target.url.clone(),
+                target: plan.target.name.clone(),
                 second: tick.index + 1,
                 warmup: start < plan.measure_start,
                 ops,
@@ -172,6 +172,7 @@ fn report(cfg: &RunConfig, target: &Target, results: Vec<ThreadResult>) -> Repor
     let mut hist = histogram();
     let mut ops = 0;
     let mut errors = BTreeMap::new();
+    let mut messages = ErrorMessages::default();
     let mut per_address: Vec<(u64, Histogram<u64>)> =
         target.endpoints.iter().map(|_| (0, histogram())).collect();
     for result in results {
@@ -180,6 +181,7 @@ fn report(cfg: &RunConfig, target: &Target, results: Vec<ThreadResult>) -> Repor
         for (kind, count) in result.errors {
             *errors.entry(kind).or_insert(0) += count;
         }
+        messages.merge(result.error_messages);
         for (mine, theirs) in per_address.iter_mut().zip(result.per_address) {
             mine.0 += theirs.0;
             let _ = mine.1.add(&theirs.1);
@@ -196,7 +198,7 @@ fn report(cfg: &RunConfig, target: &Target, results: Vec<ThreadResult>) -> Repor
             p99_us: us(hist.value_at_quantile(0.99)),
         })
         .collect();
-    Report::new(cfg, target, &hist, ops, errors, addresses)
+    Report::new(cfg, target, &hist, ops, errors, messages, addresses)
 }
 
 fn us(ns: u64) -> f64 {

@@ -36,6 +36,9 @@ pub struct Endpoint {
 /// A server (or the addresses of one cluster) to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// What reports, tables and plots call it: the `NAME=` given before
+    /// the URL, or the URL.
+    pub name: String,
     /// The URL as given.
     pub url: String,
     /// How to speak to it.
@@ -46,12 +49,38 @@ pub struct Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url)
+        if self.name == self.url {
+            f.write_str(&self.url)
+        } else {
+            write!(f, "{} ({})", self.name, self.url)
+        }
     }
 }
 
-/// Parses a `--target` URL and resolves its addresses.
-pub fn parse_target(url: &str) -> Result<Target, String> {
+/// Longest target name, in characters.
+pub const TARGET_NAME_MAX_CHARS: usize = 64;
+
+/// Parses a `--target` `[NAME=]URL` and resolves its addresses.
+pub fn parse_target(text: &str) -> Result<Target, String> {
+    let (name, url) = match text.split_once('=') {
+        Some((name, url)) if !name.contains("://") => (Some(name), url),
+        _ => (None, text),
+    };
+    if let Some(name) = name {
+        if name.is_empty() || name.chars().count() > TARGET_NAME_MAX_CHARS {
+            return Err(format!(
+                "`{text}`: a target name is 1 to {TARGET_NAME_MAX_CHARS} characters before `=`"
+            ));
+        }
+    }
+    let mut target = parse_url(url)?;
+    if let Some(name) = name {
+        target.name = name.to_string();
+    }
+    Ok(target)
+}
+
+fn parse_url(url: &str) -> Result<Target, String> {
     let (protocol, rest, port) = if let Some(rest) = url.strip_prefix("redis://") {
         (Protocol::Redis, rest, REDIS_PORT_DEFAULT)
     } else if let Some(rest) = url.strip_prefix("etcd://") {
@@ -77,6 +106,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         ));
     }
     Ok(Target {
+        name: url.to_string(),
         url: url.to_string(),
         protocol,
         endpoints,
@@ -265,6 +295,22 @@ mod tests {
         assert!(parse_target("http://x").is_err());
         assert!(parse_target("redis://").is_err());
         assert!(parse_target("redis://a@127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn names() {
+        let unnamed = parse_target("redis://127.0.0.1:7379").unwrap();
+        assert_eq!(unnamed.name, "redis://127.0.0.1:7379");
+        assert_eq!(unnamed.to_string(), "redis://127.0.0.1:7379");
+        let named = parse_target("pinwheel=redis://127.0.0.1:7379").unwrap();
+        assert_eq!(
+            (named.name.as_str(), named.url.as_str()),
+            ("pinwheel", "redis://127.0.0.1:7379")
+        );
+        assert_eq!(named.to_string(), "pinwheel (redis://127.0.0.1:7379)");
+        assert!(parse_target("=redis://127.0.0.1").is_err());
+        assert!(parse_target(&format!("{}=redis://127.0.0.1", "n".repeat(65))).is_err());
+        assert!(parse_target("x=nowhere").is_err());
     }
 
     #[test]

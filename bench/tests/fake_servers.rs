@@ -431,3 +431,151 @@ fn binary_runs_and_writes_json() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("(1.00x)"));
 }
+
+/// Runs the binary with `args` (plus a short run) and returns its status,
+/// stdout and stderr.
+fn bench_binary(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinwheel-bench"))
+        .args(args)
+        .args(["--duration", "1s", "--warmup", "0s"])
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status, text(&out.stdout), text(&out.stderr))
+}
+
+/// A `--json` or `--plot` path that cannot be written is refused before
+/// the run starts (the server sees no command), naming the flag, the path
+/// and why.
+#[test]
+fn unwritable_output_paths_fail_before_the_run() {
+    let _shared = shares_the_machine();
+    let server = resp_server(Behaviour::Good);
+    let file = temp_path("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let dir = file.parent().unwrap();
+    let missing = dir.join("no-such-dir");
+    let dir_named_like_a_plot = dir.join("dir.svg");
+    std::fs::create_dir_all(&dir_named_like_a_plot).unwrap();
+    let cases = [
+        ("--json", missing.join("r.json"), "does not exist"),
+        ("--plot", missing.join("p.svg"), "does not exist"),
+        ("--json", file.join("r.json"), "is not a directory"),
+        ("--plot", dir_named_like_a_plot, "is a directory"),
+        // sysfs refuses new files even to root.
+        (
+            "--json",
+            "/sys/pinwheel-bench.json".into(),
+            "is not writable",
+        ),
+    ];
+    for (flag, path, why) in cases {
+        let path = path.to_str().unwrap();
+        let (status, _, stderr) = bench_binary(&["--target", &server.url(), flag, path]);
+        assert_eq!(status.code(), Some(1), "{flag} {path}: {stderr}");
+        let named = stderr.contains(&format!("{flag} {path}: "));
+        assert!(named && stderr.contains(why), "{flag} {path}: {stderr}");
+    }
+    assert_eq!(
+        server.commands.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no run started"
+    );
+}
+
+/// The case: a lock workload against a server without LOCK.*
+/// printed `ERR=90805` and exited 0. Now the table shows the server's
+/// message with its count, and the exit status is 1.
+#[test]
+fn a_run_where_every_request_failed_shows_why_and_exits_1() {
+    let _shared = shares_the_machine();
+    let server = resp_server(Behaviour::NoLocks);
+    let json = temp_path("failed.json");
+    let (status, stdout, stderr) = bench_binary(&[
+        "--target",
+        &format!("redis-7={}", server.url()),
+        "--workload",
+        "lock",
+        "--connections",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("redis-7: every request failed"), "{stderr}");
+    let report = &report::read_json(&json).unwrap()[0];
+    let errors = report.errors["ERR"];
+    assert!(errors > 10, "{:?}", report.errors);
+    // One message, the arguments (lock names, owners) cut off, so every
+    // error counts under it.
+    assert_eq!(
+        report.error_messages.len(),
+        1,
+        "{:?}",
+        report.error_messages
+    );
+    let message = &report.error_messages[0];
+    assert_eq!(message.text, "ERR unknown command 'LOCK.ACQUIRE'");
+    assert_eq!(message.count, errors);
+    let line = format!("error {errors:>10} × ERR unknown command 'LOCK.ACQUIRE'");
+    assert!(stdout.contains(&line), "{stdout}");
+}
+
+/// Errors above `--max-error-pct` (1% by default) make the exit status 1,
+/// after the table; below it the run passes.
+#[test]
+fn the_error_share_decides_the_exit_status() {
+    let _shared = shares_the_machine();
+    let server = resp_server(Behaviour::ErrorEveryTenth);
+    let (status, stdout, stderr) = bench_binary(&["--target", &server.url()]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("× ERR busy, try again"), "{stdout}");
+    assert!(
+        stderr.contains("% of requests failed") && stderr.contains("--max-error-pct 1"),
+        "{stderr}"
+    );
+    let (status, stdout, stderr) =
+        bench_binary(&["--target", &server.url(), "--max-error-pct", "20"]);
+    assert!(status.success(), "{stdout}{stderr}");
+    let (status, _, stderr) = bench_binary(&["--target", &server.url(), "--max-error-pct", "200"]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "a bad percentage is a usage error: {stderr}"
+    );
+    assert!(stderr.contains("--max-error-pct"), "{stderr}");
+}
+
+/// Plot lines carry the targets' names, the title the run's settings, and
+/// the table gives p99.99 its unit.
+#[test]
+fn plots_and_tables_name_targets_and_settings() {
+    let _shared = shares_the_machine();
+    let (a, b) = (resp_server(Behaviour::Good), resp_server(Behaviour::Good));
+    let plot = temp_path("named.svg");
+    let (status, stdout, stderr) = bench_binary(&[
+        "--target",
+        &format!("first-server={}", a.url()),
+        "--target",
+        &format!("second-server={}", b.url()),
+        "--connections",
+        "3",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stdout}{stderr}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    for text in [
+        "first-server",
+        "second-server",
+        "workload set, 3 connections, pipeline 1, 1 threads, closed loop",
+    ] {
+        assert!(svg.contains(text), "the plot lacks {text:?}");
+    }
+    assert!(!svg.contains(&a.url()), "lines are labelled by name");
+    assert!(stdout.contains("p99.99 µs"), "{stdout}");
+    assert!(
+        stdout.contains("first-server") && stdout.contains(&a.url()),
+        "{stdout}"
+    );
+}

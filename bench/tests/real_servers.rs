@@ -106,9 +106,17 @@ fn redis_server_workloads() {
         assert!(r.ops > 1000, "{workload}: {}", r.ops);
         assert!(r.errors.is_empty(), "{workload}: {:?}", r.errors);
     }
-    // Redis has no LOCK.ACQUIRE: every request is an `ERR`, counted as such.
+    // Redis has no LOCK.ACQUIRE: every request is an `ERR`, counted as such,
+    // under Redis's own message (its list of the arguments cut off).
     let r = run_short(&["--target", &url, "--workload", "lock", "--connections", "2"]);
     assert!(r.errors["ERR"] > 100, "{:?}", r.errors);
+    assert_eq!(r.error_messages.len(), 1, "{:?}", r.error_messages);
+    assert_eq!(
+        r.error_messages[0].text,
+        "ERR unknown command 'LOCK.ACQUIRE'"
+    );
+    assert_eq!(r.error_messages[0].count, r.errors["ERR"]);
+    assert!(pinwheel_bench::report::verdict(&[r], 1.0).is_err());
     // The open loop holds its rate against a real server. Alone on the
     // machine, and with room for 160 requests in flight, so a slow wake-up
     // delays requests instead of capping how many can be sent.

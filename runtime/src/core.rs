@@ -16,7 +16,7 @@ use pinwheel_state::{Cmd, Effect, Entry, Group, Kind, Reply};
 
 use crate::argv::OwnedArgv;
 use crate::clock::WallClock;
-use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response};
+use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response, SHUTTING_DOWN};
 use crate::ring::{core_of, HashRing};
 use crate::session::ClientRecord;
 use crate::stats::Stats;
@@ -52,6 +52,8 @@ struct Parked {
     reply: ReplyTo,
     group: u32,
     name: Vec<u8>,
+    /// When it was queued, for the `lock.wait` histogram.
+    since: Instant,
 }
 
 /// What a group said to a command.
@@ -218,6 +220,18 @@ impl CoreCtx {
     /// Runs a command on `group` wherever it lives and waits for the
     /// answer, including a lock grant after a wait.
     pub async fn on_group(&self, group: u32, cmd: Cmd, args: &[&[u8]], now_ms: u64) -> Reply {
+        self.on_group_waiting(group, cmd, args, now_ms).await.0
+    }
+
+    /// [`CoreCtx::on_group`], also telling how long the command was parked
+    /// in a lock's queue (`None` when it was not).
+    pub async fn on_group_waiting(
+        &self,
+        group: u32,
+        cmd: Cmd,
+        args: &[&[u8]],
+        now_ms: u64,
+    ) -> (Reply, Option<Duration>) {
         let owner = self.owner(group);
         let waiter = if may_park(cmd, args.len()) {
             self.new_waiter()
@@ -226,8 +240,12 @@ impl CoreCtx {
         };
         if owner == self.index {
             return match self.submit(group, cmd, args, now_ms, waiter) {
-                Submitted::Done(reply) => reply,
-                Submitted::Parked(waiter) => self.wait_parked(group, args[1], waiter).await,
+                Submitted::Done(reply) => (reply, None),
+                Submitted::Parked(waiter) => {
+                    let since = Instant::now();
+                    let reply = self.wait_parked(group, args[1], waiter, since).await;
+                    (reply, Some(since.elapsed()))
+                }
             };
         }
         let argv = OwnedArgv::new(args.iter().copied());
@@ -239,7 +257,7 @@ impl CoreCtx {
             waiter,
         };
         if waiter == 0 {
-            return into_reply(self.outbox.ask(self.index, owner, request).await);
+            return into_waited(self.outbox.ask(self.index, owner, request).await);
         }
         let guard = RemoteWaitGuard {
             ctx: self,
@@ -254,13 +272,13 @@ impl CoreCtx {
             .ask_with_id(self.index, owner, request, |id| guard.id.set(id))
             .await;
         guard.disarm();
-        into_reply(response)
+        into_waited(response)
     }
 
     /// Waits for a parked local client's answer. If the future is dropped
     /// (the client went away), the wait is cancelled, and a grant that
     /// raced the cancellation is released, so no lock is held by nobody.
-    async fn wait_parked(&self, group: u32, name: &[u8], waiter: u64) -> Reply {
+    async fn wait_parked(&self, group: u32, name: &[u8], waiter: u64, since: Instant) -> Reply {
         let (sender, receiver) = oneshot::channel();
         let reply = ReplyTo::Here(sender);
         self.parked.borrow_mut().insert(
@@ -269,6 +287,7 @@ impl CoreCtx {
                 reply,
                 group,
                 name: name.to_vec(),
+                since,
             },
         );
         let mut guard = LocalWaitGuard {
@@ -278,6 +297,7 @@ impl CoreCtx {
             waiter,
             receiver: Some(receiver),
         };
+        self.refuse_wait_if_draining(waiter);
         let receiver = guard.receiver.as_mut().expect("set above");
         let reply = receiver.await.unwrap_or(Reply::Nil);
         guard.receiver = None;
@@ -293,8 +313,40 @@ impl CoreCtx {
                 reply,
                 group,
                 name: name.to_vec(),
+                since: Instant::now(),
             },
         );
+        self.refuse_wait_if_draining(waiter);
+    }
+
+    /// Shutdown has begun: every parked client is answered at once with
+    /// an error and leaves its lock's queue, so no wait holds the node up
+    /// for the whole grace period. A waiter granted before this is not
+    /// parked any more and keeps its grant.
+    fn refuse_all_waits(&self) {
+        let mut waiters: Vec<u64> = self.parked.borrow().keys().copied().collect();
+        waiters.sort_unstable();
+        for waiter in waiters {
+            self.refuse_wait(waiter);
+        }
+    }
+
+    /// A wait that parked after shutdown began (its command had been
+    /// received before) is refused as soon as it is registered.
+    fn refuse_wait_if_draining(&self, waiter: u64) {
+        if self.drain.has_fired() {
+            self.refuse_wait(waiter);
+        }
+    }
+
+    fn refuse_wait(&self, waiter: u64) {
+        let Some(parked) = self.parked.borrow_mut().remove(&waiter) else {
+            return;
+        };
+        self.timers.borrow_mut().remove(&TimerKey::Wait { waiter });
+        // Its LOCK.CANCEL answers nobody: the client is no longer parked.
+        self.cancel_wait(parked.group, &parked.name, waiter);
+        self.deliver(parked, SHUTTING_DOWN);
     }
 
     fn act_on(&self, group: u32, effect: Effect) {
@@ -340,13 +392,18 @@ impl CoreCtx {
         }
     }
 
-    /// Answers a parked client. A grant whose client is gone is released
-    /// at once.
+    /// Answers a parked client whose wait the lock table ended.
     fn answer_parked(&self, waiter: u64, reply: Reply) {
         self.timers.borrow_mut().remove(&TimerKey::Wait { waiter });
         let Some(parked) = self.parked.borrow_mut().remove(&waiter) else {
             return;
         };
+        self.deliver(parked, reply);
+    }
+
+    /// Sends a parked client its answer. A grant whose client is gone is
+    /// released at once.
+    fn deliver(&self, parked: Parked, reply: Reply) {
         match parked.reply {
             ReplyTo::Here(sender) => {
                 if let Err(Reply::Int(token)) = sender.send(reply) {
@@ -354,9 +411,9 @@ impl CoreCtx {
                 }
             }
             ReplyTo::Core { core, id } => {
-                let ctx_outbox = &self.outbox;
-                let response = Response::Reply(reply);
-                ctx_outbox.answer_later(core, id, response);
+                let waited = parked.since.elapsed();
+                let response = Response::Waited { reply, waited };
+                self.outbox.answer_later(core, id, response);
             }
         }
     }
@@ -404,7 +461,7 @@ impl CoreCtx {
         let Some(AbandonedWait { owner, group, name }) = abandoned else {
             return;
         };
-        if let Response::Reply(Reply::Int(token)) = response {
+        if let (Reply::Int(token), _) = into_waited(response) {
             let token = token.to_string();
             let argv = OwnedArgv::new([&b"LOCK.RELEASE"[..], &name, token.as_bytes()]);
             let request = Request::Group {
@@ -472,7 +529,10 @@ impl CoreCtx {
                 })
                 .detach();
             }
-            Request::Drain => self.drain.fire(),
+            Request::Drain => {
+                self.drain.fire();
+                self.refuse_all_waits();
+            }
             // Exit comes once every core has drained, or when the node's
             // grace period ran out first: connections still open then end
             // with it (it is their abort signal), so the core can leave.
@@ -503,7 +563,10 @@ impl CoreCtx {
                 .map(|value| *value)
                 .map_err(|_| Reply::err("ERR internal: a call was answered with another type")),
             Response::Reply(error) if error.is_error() => Err(error),
-            Response::Reply(_) | Response::Replies(_) | Response::Transaction(_) => {
+            Response::Reply(_)
+            | Response::Waited { .. }
+            | Response::Replies(_)
+            | Response::Transaction(_) => {
                 Err(Reply::err("ERR internal: a call was answered as a command"))
             }
         }
@@ -528,12 +591,15 @@ pub(crate) fn may_park(cmd: Cmd, argc: usize) -> bool {
     cmd == Cmd::LockAcquire && argc > 4
 }
 
-fn into_reply(response: Response) -> Reply {
+/// A command's reply from another core, and how long it was parked there.
+fn into_waited(response: Response) -> (Reply, Option<Duration>) {
     match response {
-        Response::Reply(reply) => reply,
-        Response::Value(_) | Response::Replies(_) | Response::Transaction(_) => {
-            Reply::err("ERR internal: a command was answered as a call or a batch")
-        }
+        Response::Reply(reply) => (reply, None),
+        Response::Waited { reply, waited } => (reply, Some(waited)),
+        Response::Value(_) | Response::Replies(_) | Response::Transaction(_) => (
+            Reply::err("ERR internal: a command was answered as a call or a batch"),
+            None,
+        ),
     }
 }
 

@@ -74,6 +74,12 @@ impl Handle {
         futures::executor::block_on(receiver).map_err(|_| HandleError::Stopped)
     }
 
+    /// Sends a command without waiting for its reply (a dropped guard's
+    /// release). It waits only while the node's request queue is full.
+    pub(crate) fn send_only<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<(), HandleError> {
+        self.submit(args).map(drop)
+    }
+
     fn submit<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<oneshot::Receiver<Reply>, HandleError> {
         if args.is_empty() {
             return Err(HandleError::Empty);

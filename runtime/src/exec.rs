@@ -9,9 +9,10 @@ use pinwheel_state::{lookup, Cmd, CommandSpec, Keys, Kind, Reply};
 use smallvec::SmallVec;
 
 use crate::argv::{ArgSlices, OwnedArgv};
-use crate::core::CoreCtx;
+use crate::core::{may_park, CoreCtx};
 use crate::ring::GROUPS_MAX;
 use crate::session::SessionState;
+use crate::stats::Timing;
 
 /// A command's outcome, with what the session shows in `CLIENT LIST`.
 pub(crate) struct Executed {
@@ -42,18 +43,29 @@ pub(crate) async fn execute(
             }
         }
     };
-    let reply = if spec.arity_ok(args.len()) {
+    let (reply, waited) = if !spec.arity_ok(args.len()) {
+        (wrong_arity(spec), None)
+    } else if may_park(spec.cmd, args.len()) {
+        // A lock wait is timed apart, so that lock.acquire's histogram
+        // stays the service time and lock.wait shows the queueing.
         let now_ms = ctx.clock.unix_ms_at(started);
-        dispatch(ctx, session, spec, args, now_ms).await
+        let group = ctx.node.ring.group_of(args[1]);
+        ctx.on_group_waiting(group, spec.cmd, args, now_ms).await
     } else {
-        wrong_arity(spec)
+        let now_ms = ctx.clock.unix_ms_at(started);
+        (dispatch(ctx, session, spec, args, now_ms).await, None)
     };
     let finished = Instant::now();
-    ctx.stats.borrow_mut().record_answer(
-        spec.cmd,
-        finished.duration_since(started).as_nanos() as u64,
-        reply.is_error(),
-    );
+    let service = finished.duration_since(started);
+    let mut stats = ctx.stats.borrow_mut();
+    if let Some(waited) = waited {
+        stats.record_timing(Timing::LockWait, waited.as_nanos() as u64);
+    }
+    let service_ns = service
+        .saturating_sub(waited.unwrap_or_default())
+        .as_nanos();
+    stats.record_answer(spec.cmd, service_ns as u64, reply.is_error());
+    drop(stats);
     Executed {
         cmd: Some(spec.cmd),
         reply,

@@ -10,6 +10,11 @@
 //! let node = pinwheel_runtime::Node::builder().cores(1).start()?;
 //! let db = node.handle();
 //! db.call_blocking(&["SET", "greeting", "hello"])?;
+//! let greeting = db.call_blocking(&["GET", "greeting"])?;
+//! assert_eq!(greeting.as_str(), Some("hello"));
+//! let guard = db.lock_blocking(b"jobs", b"me", std::time::Duration::from_secs(10), None)?;
+//! println!("fencing token {}", guard.token());
+//! guard.release_blocking()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
@@ -32,12 +37,16 @@ mod stats;
 mod timers;
 mod transaction;
 
+// Every type a public function here takes or returns is reachable from
+// this crate, so a user needs no direct dependency to name it.
 pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
 pub use handoff::HANDOFF_AFTER_COMMANDS;
+pub use hdrhistogram::Histogram;
 pub use locks::{LockError, LockGuard};
 pub use node::{Node, NodeBuilder, StartError, EMBED_QUEUE_CAPACITY, SHUTDOWN_GRACE};
-pub use pinwheel_state::Reply;
+pub use pinwheel_net::{resp::RespWriter, ProtocolLimits};
+pub use pinwheel_state::{Limits, Reply};
 pub use ring::{core_of, hash_tag, HashRing, GROUPS_MAX, VIRTUAL_NODES_PER_GROUP};
 pub use server::REDIS_COMPATIBLE_VERSION;
 pub use session::write_reply;

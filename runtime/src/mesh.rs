@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
@@ -69,6 +70,9 @@ pub(crate) enum Request {
 pub(crate) enum Response {
     /// A command's reply.
     Reply(Reply),
+    /// The reply to a command that was parked in a lock's queue, and how
+    /// long it was parked there.
+    Waited { reply: Reply, waited: Duration },
     /// A [`Request::Batch`]'s replies, in its commands' order.
     Replies(Vec<Reply>),
     /// A [`Request::Transaction`]'s replies, or `None` when a watched key
@@ -193,8 +197,12 @@ pub(crate) struct Outbox {
     next_id: Cell<u64>,
 }
 
+/// The answer to a request a core can no longer serve, and to a lock wait
+/// still parked when shutdown begins.
+pub(crate) const SHUTTING_DOWN: Reply = Reply::err("ERR server is shutting down");
+
 fn shutting_down() -> Response {
-    Response::Reply(Reply::err("ERR server is shutting down"))
+    Response::Reply(SHUTTING_DOWN)
 }
 
 impl Outbox {

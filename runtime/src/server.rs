@@ -338,12 +338,12 @@ fn info_section(
         }
         "latencystats" => {
             out.push_str("# Latencystats\r\n");
-            for (cmd, histogram) in total.histograms() {
+            for (name, histogram) in total.histograms() {
                 let p = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
                 let _ = write!(
                     out,
                     "latency_percentiles_usec_{}:p50={:.3},p99={:.3},p99.9={:.3}\r\n",
-                    cmd.spec().name,
+                    name,
                     p(0.5),
                     p(0.99),
                     p(0.999)
@@ -361,8 +361,8 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
             let wanted = wanted_commands(&args[2..]);
             let entries = total
                 .histograms()
-                .filter(|(cmd, _)| wanted.as_ref().is_none_or(|w| w.contains(cmd)))
-                .map(|(cmd, h)| (text(cmd.spec().name), histogram_reply(h)))
+                .filter(|(name, _)| is_wanted(&wanted, name))
+                .map(|(name, h)| (text(name), histogram_reply(h)))
                 .collect();
             Reply::Map(entries)
         }
@@ -371,8 +371,8 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
             let wanted = wanted_commands(&args[2..]);
             let entries = total
                 .histograms()
-                .filter(|(cmd, _)| wanted.as_ref().is_none_or(|w| w.contains(cmd)))
-                .map(|(cmd, h)| (text(cmd.spec().name), Reply::Bulk(crate::stats::encode_histogram(h))))
+                .filter(|(name, _)| is_wanted(&wanted, name))
+                .map(|(name, h)| (text(name), Reply::Bulk(crate::stats::encode_histogram(h))))
                 .collect();
             Reply::Map(entries)
         }
@@ -380,6 +380,7 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
             [
                 "LATENCY HISTOGRAM [command ...]: Redis 7 shaped, power-of-two microsecond buckets.",
                 "LATENCY DUMP [command ...]: each command's HDR histogram (nanoseconds), V2 format, base64.",
+                "Besides commands: lock.wait, the time LOCK.ACQUIRE ... WAIT spent queued (not in lock.acquire's).",
             ]
             .iter()
             .map(|s| Reply::Status((*s).into()))
@@ -397,13 +398,17 @@ async fn merged_stats(ctx: &Rc<CoreCtx>) -> Result<Stats, Reply> {
     Ok(total)
 }
 
-fn wanted_commands(names: &[&[u8]]) -> Option<Vec<Cmd>> {
-    (!names.is_empty()).then(|| {
+/// The histograms `LATENCY HISTOGRAM|DUMP name ...` asks for, by name
+/// (a command's, or a timing's such as `lock.wait`); `None` for all.
+fn wanted_commands<'a>(names: &[&'a [u8]]) -> Option<Vec<&'a [u8]>> {
+    (!names.is_empty()).then(|| names.to_vec())
+}
+
+fn is_wanted(wanted: &Option<Vec<&[u8]>>, name: &str) -> bool {
+    wanted.as_ref().is_none_or(|names| {
         names
             .iter()
-            .filter_map(|n| lookup(n))
-            .map(|s| s.cmd)
-            .collect()
+            .any(|wanted| wanted.eq_ignore_ascii_case(name.as_bytes()))
     })
 }
 

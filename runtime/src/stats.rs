@@ -13,11 +13,27 @@ pub const LATENCY_HIGHEST_NS: u64 = 3_600_000_000_000;
 /// Significant digits kept: 2 keeps every histogram near 30 KiB, within 1%.
 const LATENCY_SIGNIFICANT_DIGITS: u8 = 2;
 
+/// A timing that is not a command's service time, kept in a histogram of
+/// its own so that it does not swamp a command's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// How long a `LOCK.ACQUIRE ... WAIT` was parked in a lock's queue,
+    /// from being queued to being granted or given up. `lock.acquire`'s
+    /// own histogram leaves this time out.
+    LockWait,
+}
+
+/// Every [`Timing`] with the name its histogram is shown under, in the
+/// order shown (after the commands').
+const TIMINGS: [(Timing, &str); 1] = [(Timing::LockWait, "lock.wait")];
+
 /// One core's statistics, or the merge of several cores'.
 #[derive(Debug, Clone)]
 pub struct Stats {
     /// Service time of each command, nanoseconds; made on first use.
     latency: Vec<Option<Histogram<u64>>>,
+    /// Each [`Timing`], nanoseconds, at its index in `TIMINGS`.
+    timings: Vec<Option<Histogram<u64>>>,
     /// Commands answered with an error.
     pub errors: u64,
     /// Connections accepted.
@@ -32,12 +48,18 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             latency: vec![None; COMMAND_COUNT],
+            timings: vec![None; TIMINGS.len()],
             errors: 0,
             connections_accepted: 0,
             connections_moved: 0,
             protocol_errors: 0,
         }
     }
+}
+
+fn record_into(slot: &mut Option<Histogram<u64>>, nanos: u64) {
+    let histogram = slot.get_or_insert_with(new_histogram);
+    histogram.saturating_record(nanos.clamp(LATENCY_LOWEST_NS, LATENCY_HIGHEST_NS));
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -61,13 +83,19 @@ impl Stats {
 
     /// Records one command's service time.
     pub fn record(&mut self, cmd: Cmd, latency_ns: u64) {
-        let histogram = self.latency[cmd as usize].get_or_insert_with(new_histogram);
-        histogram.saturating_record(latency_ns.clamp(LATENCY_LOWEST_NS, LATENCY_HIGHEST_NS));
+        record_into(&mut self.latency[cmd as usize], latency_ns);
+    }
+
+    /// Records one [`Timing`].
+    pub fn record_timing(&mut self, timing: Timing, nanos: u64) {
+        debug_assert_eq!(TIMINGS[timing as usize].0, timing);
+        record_into(&mut self.timings[timing as usize], nanos);
     }
 
     /// Adds another core's statistics to these.
     pub fn merge(&mut self, other: &Stats) {
-        for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
+        let mine = self.latency.iter_mut().chain(self.timings.iter_mut());
+        for (mine, theirs) in mine.zip(other.latency.iter().chain(&other.timings)) {
             if let Some(theirs) = theirs {
                 let mine = mine.get_or_insert_with(new_histogram);
                 mine.add(theirs).expect("histograms share their bounds");
@@ -84,13 +112,17 @@ impl Stats {
         self.latency.iter().flatten().map(Histogram::len).sum()
     }
 
-    /// The commands that have been called, with their histograms, in
-    /// catalogue order.
-    pub fn histograms(&self) -> impl Iterator<Item = (Cmd, &Histogram<u64>)> {
-        self.latency
+    /// Every histogram recorded into, by name: the commands that have been
+    /// called, in catalogue order, then the [`Timing`]s.
+    pub fn histograms(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        let commands = self.latency.iter().zip(COMMANDS.iter().map(|s| s.name));
+        let timings = self
+            .timings
             .iter()
-            .zip(COMMANDS.iter())
-            .filter_map(|(h, spec)| h.as_ref().map(|h| (spec.cmd, h)))
+            .zip(TIMINGS.iter().map(|(_, name)| *name));
+        commands
+            .chain(timings)
+            .filter_map(|(h, name)| h.as_ref().map(|h| (name, h)))
     }
 
     /// One command's histogram, if it has been called.
@@ -142,7 +174,21 @@ mod tests {
         assert_eq!(a.commands_processed(), 1002);
         let p50 = a.histogram(Cmd::Get).unwrap().value_at_quantile(0.5);
         assert!((495_000..=505_000).contains(&p50), "p50 {p50}");
-        let names: Vec<Cmd> = a.histograms().map(|(c, _)| c).collect();
-        assert_eq!(names, vec![Cmd::Get, Cmd::Set]);
+        let names: Vec<&str> = a.histograms().map(|(name, _)| name).collect();
+        assert_eq!(names, vec!["get", "set"]);
+    }
+
+    #[test]
+    fn timings_are_shown_after_commands_and_are_not_commands() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        a.record(Cmd::LockAcquire, 20_000);
+        b.record_timing(Timing::LockWait, 3_000_000_000);
+        a.merge(&b);
+        let names: Vec<&str> = a.histograms().map(|(name, _)| name).collect();
+        assert_eq!(names, vec!["lock.acquire", "lock.wait"]);
+        assert_eq!(a.commands_processed(), 1, "a wait is not a command");
+        let (_, wait) = a.histograms().last().unwrap();
+        assert!(wait.value_at_quantile(0.99) >= 2_990_000_000);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pinwheel_runtime::{HandleError, Node, Reply};
+use pinwheel_runtime::{HandleError, LockError, Node, Reply};
 
 #[test]
 fn a_default_node_opens_no_socket_and_serves_every_thread() {
@@ -64,8 +64,11 @@ fn lock_guards_fence_and_release_on_drop() {
     let node = Node::builder().cores(2).start().unwrap();
     let db = node.handle();
     let ttl = Duration::from_secs(30);
-    let first = db.lock_blocking(b"job", b"a", ttl, None).unwrap().unwrap();
-    assert!(db.lock_blocking(b"job", b"b", ttl, None).unwrap().is_none());
+    let first = db.lock_blocking(b"job", b"a", ttl, None).unwrap();
+    assert_eq!(
+        db.lock_blocking(b"job", b"b", ttl, None).unwrap_err(),
+        LockError::NotGranted
+    );
     let waiter = {
         let db = db.clone();
         std::thread::spawn(move || {
@@ -73,25 +76,117 @@ fn lock_guards_fence_and_release_on_drop() {
         })
     };
     std::thread::sleep(Duration::from_millis(50));
-    assert!(first.renew(ttl).unwrap());
+    first.renew_blocking(ttl).unwrap();
     let first_token = first.token();
     drop(first);
-    let second = waiter
-        .join()
-        .unwrap()
-        .unwrap()
-        .expect("granted after the drop");
+    let second = waiter.join().unwrap().expect("granted after the drop");
     assert!(second.token() > first_token);
-    assert!(second.release().unwrap());
+    assert!(second.release_blocking().unwrap());
     let too_long = vec![b'x'; 5000];
-    assert!(db.lock_blocking(&too_long, b"a", ttl, None).is_err());
+    assert!(matches!(
+        db.lock_blocking(&too_long, b"a", ttl, None),
+        Err(LockError::Refused(text)) if text.contains("too long")
+    ));
 }
 
-/// A client still connected when shutdown's grace period runs out (here,
-/// one parked in a lock wait) has its connection closed, not left open
-/// inside a stopped core, and `shutdown` returns.
+/// The async forms work on another executor; a renew after the lease ran
+/// out is `Lost`, and a release then answers false.
 #[test]
-fn shutdown_closes_a_connection_that_outlives_the_grace_period() {
+fn async_renew_and_release_and_a_lost_lease() {
+    let node = Node::builder().cores(2).start().unwrap();
+    let db = node.handle();
+    futures::executor::block_on(async {
+        let guard = db
+            .lock(b"async", b"a", Duration::from_secs(30), None)
+            .await
+            .unwrap();
+        guard.renew(Duration::from_secs(60)).await.unwrap();
+        let info = db.call(&["LOCK.INFO", "async"]).await.unwrap();
+        let ttl = info.as_map().unwrap()[2].1.as_int().unwrap();
+        assert!(ttl > 50_000, "renewed to 60 s: {info}");
+        assert!(guard.release().await.unwrap());
+        assert!(db.call(&["LOCK.INFO", "async"]).await.unwrap().is_nil());
+
+        let short = db
+            .lock(b"short", b"a", Duration::from_millis(50), None)
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !db.call(&["LOCK.INFO", "short"]).await.unwrap().is_nil() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease never ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            short.renew(Duration::from_secs(1)).await,
+            Err(LockError::Lost)
+        );
+        assert!(!short.release().await.unwrap());
+    });
+}
+
+/// A guard dropped without a release still releases, also when the async
+/// release is started and then abandoned.
+#[test]
+fn a_dropped_or_abandoned_release_still_releases() {
+    let node = Node::builder().cores(2).start().unwrap();
+    let db = node.handle();
+    let ttl = Duration::from_secs(60);
+    let guard = db.lock_blocking(b"dropped", b"a", ttl, None).unwrap();
+    let release = guard.release();
+    drop(release); // Never polled: the guard inside it is dropped.
+    let next = db.lock_blocking(b"dropped", b"b", ttl, Some(Duration::from_secs(10)));
+    assert!(next.is_ok(), "released by the drop: {next:?}");
+}
+
+/// Replies read as a Redis client user expects: text, integers, nil, and
+/// output that shows strings rather than lists of numbers.
+#[test]
+fn replies_are_readable() {
+    let node = Node::builder().cores(1).start().unwrap();
+    let db = node.handle();
+    db.call_blocking(&["SET", "greeting", "hello"]).unwrap();
+    let greeting = db.call_blocking(&["GET", "greeting"]).unwrap();
+    assert_eq!(greeting.as_str(), Some("hello"));
+    assert_eq!(greeting.as_bytes(), Some(&b"hello"[..]));
+    assert_eq!(format!("{greeting}"), "\"hello\"");
+    assert_eq!(format!("{greeting:?}"), "Bulk(\"hello\")");
+    assert_eq!(greeting.into_bytes(), Some(b"hello".to_vec()));
+    db.call_blocking(&["INCRBY", "n", "41"]).unwrap();
+    let n = db.call_blocking(&["INCR", "n"]).unwrap();
+    assert_eq!(
+        (n.as_int(), n.to_string()),
+        (Some(42), "(integer) 42".into())
+    );
+    let read_back = db.call_blocking(&["GET", "n"]).unwrap();
+    assert_eq!(read_back.as_int(), Some(42), "a counter read with GET");
+    let missing = db.call_blocking(&["GET", "nope"]).unwrap();
+    assert!(missing.is_nil());
+    assert_eq!(missing.to_string(), "(nil)");
+    db.call_blocking(&["SET", "raw", "\u{0}\u{1}é"]).unwrap();
+    let raw = db.call_blocking(&["GET", "raw"]).unwrap();
+    assert_eq!(format!("{raw:?}"), "Bulk(\"\\x00\\x01é\")");
+    let pong = db.call_blocking(&["PING"]).unwrap();
+    assert_eq!(pong.as_str(), Some("PONG"));
+    let error = db.call_blocking(&["INCR", "greeting"]).unwrap();
+    assert_eq!(
+        error.as_error(),
+        Some("ERR value is not an integer or out of range")
+    );
+    let list = db.call_blocking(&["MGET", "greeting", "nope"]).unwrap();
+    assert_eq!(list.to_string(), "1) \"hello\"\n2) (nil)");
+    let items = list.into_array().unwrap();
+    assert_eq!(items[0].as_str(), Some("hello"));
+}
+
+/// Lock waits parked at shutdown, a network client's and an embedded
+/// caller's, are answered at once with `ERR server is shutting down`, the
+/// connection is then closed, and `shutdown` returns without waiting out
+/// the grace period.
+#[test]
+fn shutdown_answers_parked_lock_waits_at_once() {
     use std::io::{Read, Write};
     let node = Node::builder()
         .cores(2)
@@ -119,26 +214,42 @@ fn shutdown_closes_a_connection_that_outlives_the_grace_period() {
         &mut waiter,
         &["LOCK.ACQUIRE", "L", "waiter", "60000", "WAIT", "600000"],
     );
+    let embedded = {
+        let db = node.handle();
+        let (ttl, wait) = (Duration::from_secs(60), Some(Duration::from_secs(600)));
+        std::thread::spawn(move || {
+            db.lock_blocking(b"L", b"embedded", ttl, wait)
+                .map(|g| g.token())
+        })
+    };
     let queued = (0..500).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(10));
         match node.handle().call_blocking(&["LOCK.INFO", "L"]) {
             Ok(Reply::Map(fields)) => fields.iter().any(|(name, value)| {
-                *name == Reply::Bulk(b"waiters".to_vec()) && *value == Reply::Int(1)
+                *name == Reply::Bulk(b"waiters".to_vec()) && *value == Reply::Int(2)
             }),
             _ => false,
         }
     });
-    assert!(queued, "the waiter is queued");
+    assert!(queued, "both waiters are queued");
 
+    let started = std::time::Instant::now();
     node.shutdown();
-    // EOF or a reset: either way closed, where a leaked socket would leave
-    // the read waiting until its timeout.
-    let read = waiter.read(&mut reply);
+    // Not a speed bound: a wait left parked would take the 5 s grace.
+    let took = started.elapsed();
     assert!(
-        matches!(read, Ok(0))
-            || read
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
-        "the waiter's connection was closed: {read:?}"
+        took < std::time::Duration::from_secs(4),
+        "shutdown took {took:?}"
     );
+    assert_eq!(
+        embedded.join().unwrap(),
+        Err(LockError::Refused("ERR server is shutting down".into()))
+    );
+    let mut answer = Vec::new();
+    let read = waiter.read_to_end(&mut answer);
+    assert!(
+        read.is_ok() || read.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the waiter's connection was closed"
+    );
+    assert_eq!(answer, b"-ERR server is shutting down\r\n");
 }

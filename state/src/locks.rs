@@ -23,7 +23,7 @@ use crate::{Cmd, Entry, Group, Limits, Reply};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// A lease began (grant, renew, or re-acquire by the holder): arm a
-    /// timer for `ttl_ms` and, when it fires, propose
+    /// timer for `ttl_ms` from now and, when it fires, propose
     /// `LOCK.EXPIRE name token lease_seq`. Any older timer for the same lock
     /// may be dropped; if it fires anyway, its expiry is a no-op.
     LeaseStarted {
@@ -33,7 +33,9 @@ pub enum Effect {
         token: u64,
         /// Which lease of this holder this is; bumped by every renew.
         lease_seq: u64,
-        /// The lease length, in milliseconds.
+        /// The lease length from now, in milliseconds: the time left until
+        /// the lease's deadline (a re-acquire that asked for less than was
+        /// left keeps the old deadline, so this is more than it asked).
         ttl_ms: u64,
     },
     /// A `LOCK.ACQUIRE ... WAIT` queued its client (`apply` answered
@@ -70,10 +72,12 @@ struct Holder {
     token: u64,
     /// Bumped by each renew; `LOCK.EXPIRE` must name the current one.
     lease_seq: u64,
-    /// Length of the current lease, in milliseconds.
+    /// Length of the current lease, in milliseconds, counted from the entry
+    /// that started it (for a re-acquire, possibly more than it asked for).
     ttl_ms: u64,
-    /// `now_ms` of the granting or renewing entry plus `ttl_ms`; only for
-    /// `LOCK.INFO` (expiry itself is a log entry).
+    /// `now_ms` of the granting or renewing entry plus `ttl_ms`: for
+    /// `LOCK.INFO`, and for a re-acquire, which must not end the lease
+    /// sooner (expiry itself is a log entry).
     deadline_ms: u64,
 }
 
@@ -193,8 +197,9 @@ impl Group {
             return Ok(Some(Reply::Int(as_int(token))));
         };
         if lock.holder.owner == request.owner {
-            // Re-acquire by the holder: same token, a fresh lease.
-            start_lease(&mut lock.holder, request.ttl_ms, now_ms);
+            // Re-acquire by the holder: same token, and a lease that ends no
+            // sooner than the one already promised.
+            extend_lease(&mut lock.holder, request.ttl_ms, now_ms);
             effects.push(lease_started(request.name, &lock.holder));
             return Ok(Some(Reply::Int(as_int(lock.holder.token))));
         }
@@ -423,11 +428,25 @@ impl LockTable {
     }
 }
 
-/// Starts a new lease of `ttl_ms` for `holder` at `now_ms`.
+/// Starts a new lease of `ttl_ms` for `holder` at `now_ms` (a grant, or a
+/// `LOCK.RENEW`, which may shorten the lease on purpose).
 fn start_lease(holder: &mut Holder, ttl_ms: u64, now_ms: u64) {
     holder.lease_seq += 1;
     holder.ttl_ms = ttl_ms;
     holder.deadline_ms = now_ms.saturating_add(ttl_ms);
+}
+
+/// Starts a new lease for a holder that asked again (`LOCK.ACQUIRE` by the
+/// owner): it ends at the later of the old deadline and `now_ms + ttl_ms`.
+/// A re-acquire must never shorten a lease, because the holder was promised
+/// the old one and may still be working under it. The new lease's length is
+/// counted from `now_ms`, so its timer (armed from [`Effect::LeaseStarted`])
+/// fires at the real deadline, and the old timer's expiry becomes stale.
+fn extend_lease(holder: &mut Holder, ttl_ms: u64, now_ms: u64) {
+    let deadline_ms = holder.deadline_ms.max(now_ms.saturating_add(ttl_ms));
+    start_lease(holder, deadline_ms - now_ms, now_ms);
+    debug_assert!(holder.deadline_ms >= now_ms.saturating_add(ttl_ms));
+    debug_assert!(holder.deadline_ms == deadline_ms);
 }
 
 fn lease_started(name: &[u8], holder: &Holder) -> Effect {

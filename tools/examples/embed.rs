@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pinwheel_runtime::{Node, Reply};
+use pinwheel_runtime::{LockError, Node};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let node = Node::builder().start()?;
@@ -22,34 +22,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         worker.join().expect("worker thread")?;
     }
     let done = db.call_blocking(&["GET", "jobs:done"])?;
-    println!("jobs:done = {done:?}");
-    assert_eq!(done, Reply::Bulk(b"6".to_vec()));
+    println!("jobs:done = {done}");
+    assert_eq!(done.as_int(), Some(6));
 
-    let guard = db
-        .lock_blocking(b"nightly-report", b"example", Duration::from_secs(10), None)?
-        .expect("nobody else holds it");
+    let ttl = Duration::from_secs(10);
+    let guard = db.lock_blocking(b"nightly-report", b"example", ttl, None)?;
     println!(
         "holding nightly-report with fencing token {}",
         guard.token()
     );
-    let second = db.lock_blocking(
-        b"nightly-report",
-        b"someone-else",
-        Duration::from_secs(10),
-        None,
-    )?;
-    assert!(second.is_none(), "the lock is exclusive");
+    let second = db.lock_blocking(b"nightly-report", b"someone-else", ttl, None);
+    assert_eq!(
+        second.unwrap_err(),
+        LockError::NotGranted,
+        "the lock is exclusive"
+    );
+    guard.renew_blocking(Duration::from_secs(30))?;
     drop(guard); // released here
-    let again = db
-        .lock_blocking(
-            b"nightly-report",
-            b"someone-else",
-            Duration::from_secs(10),
-            None,
-        )?
-        .expect("free again");
+    let again = db.lock_blocking(b"nightly-report", b"someone-else", ttl, None)?;
     println!("someone-else now holds it with token {}", again.token());
-    drop(again);
+    assert!(
+        again.release_blocking()?,
+        "released while its lease was live"
+    );
     node.shutdown();
     Ok(())
 }

@@ -33,6 +33,11 @@ pub enum Behaviour {
     WrongValues,
     /// Answers with bytes that are not RESP.
     Garbage,
+    /// Good, but every tenth command is answered `-ERR busy, try again`.
+    ErrorEveryTenth,
+    /// Good, but knows no LOCK.* command and says so as Redis 7 does,
+    /// listing the arguments.
+    NoLocks,
 }
 
 /// A running fake server.
@@ -175,8 +180,12 @@ fn serve_resp(
             if behaviour == Behaviour::StallOnce {
                 stall.maybe_stall();
             }
-            answer(&args, behaviour, store, &mut tokens, &mut out);
-            counter.fetch_add(1, Ordering::Relaxed);
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            if behaviour == Behaviour::ErrorEveryTenth && n % 10 == 9 {
+                out.extend_from_slice(b"-ERR busy, try again\r\n");
+            } else {
+                answer(&args, behaviour, store, &mut tokens, &mut out);
+            }
             served += 1;
             if behaviour == Behaviour::DropEvery200 && served.is_multiple_of(200) {
                 let _ = socket.write_all(&out);
@@ -203,6 +212,17 @@ fn answer(
     match (behaviour, name.as_slice()) {
         (Behaviour::Errors, _) => out.extend_from_slice(b"-ERR this server says no\r\n"),
         (Behaviour::Garbage, _) => out.extend_from_slice(b"?garbage\r\n"),
+        (Behaviour::NoLocks, name) if name.starts_with(b"LOCK.") => {
+            let mut text = format!(
+                "-ERR unknown command '{}', with args beginning with: ",
+                String::from_utf8_lossy(&args[0])
+            );
+            for arg in &args[1..] {
+                text.push_str(&format!("'{}' ", String::from_utf8_lossy(arg)));
+            }
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         (_, b"SET") if args.len() >= 3 => {
             store
                 .lock()

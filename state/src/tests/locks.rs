@@ -72,6 +72,87 @@ fn same_owner_reacquire_keeps_token_and_extends() {
         Reply::Map(fields) if fields[2].1 == Reply::Int(1000)));
 }
 
+/// The case: a 5 s grant, then a 100 ms re-acquire by the same
+/// owner. The re-acquire must not end the 5 s lease early, so 300 ms later
+/// another owner is refused and the first token still releases.
+#[test]
+fn same_owner_reacquire_never_shortens_the_lease() {
+    let mut g = group();
+    let token = token_of(lock(&mut g, 1_000, "LOCK.ACQUIRE l o 5000", 0).0);
+    let (reply, effects) = lock(&mut g, 1_000, "LOCK.ACQUIRE l o 100", 0);
+    assert_eq!(token_of(reply), token);
+    // A new lease (so the old timer's expiry is stale), ending at 6 000.
+    assert_eq!(effects, vec![lease("l", token, 2, 5000)]);
+    let (reply, _) = lock(&mut g, 1_300, "LOCK.ACQUIRE l p 1000", 0);
+    assert_eq!(reply, Some(Reply::Nil), "the 5 s lease is still live");
+    // The timer armed from the re-acquire's effect fires at 6 000.
+    let (reply, _) = lock(&mut g, 1_100, &format!("LOCK.EXPIRE l {token} 1"), 0);
+    assert_eq!(
+        reply,
+        Some(Reply::Int(0)),
+        "the first lease's timer is stale"
+    );
+    assert!(matches!(run(&mut g, 1_300, "LOCK.INFO l"),
+        Reply::Map(fields) if fields[2].1 == Reply::Int(4700)));
+    let (reply, _) = lock(&mut g, 1_300, &format!("LOCK.RELEASE l {token}"), 0);
+    assert_eq!(reply, Some(Reply::Int(1)));
+}
+
+/// A later re-acquire that reaches past the old deadline moves it; one that
+/// falls short keeps it, measured from its own time, whatever came first.
+#[test]
+fn reacquire_keeps_the_later_deadline() {
+    let mut g = group();
+    let token = token_of(lock(&mut g, 0, "LOCK.ACQUIRE l o 1000", 0).0);
+    let (_, effects) = lock(&mut g, 600, "LOCK.ACQUIRE l o 1000", 0);
+    assert_eq!(
+        effects,
+        vec![lease("l", token, 2, 1000)],
+        "now ends at 1 600"
+    );
+    let (_, effects) = lock(&mut g, 700, "LOCK.ACQUIRE l o 10", 0);
+    assert_eq!(
+        effects,
+        vec![lease("l", token, 3, 900)],
+        "still ends at 1 600"
+    );
+    let (_, effects) = lock(&mut g, 1_599, "LOCK.ACQUIRE l o 1", 0);
+    assert_eq!(
+        effects,
+        vec![lease("l", token, 4, 1)],
+        "still ends at 1 600"
+    );
+    // Re-arming after a leader change uses the lease as it now stands.
+    let mut current = Vec::new();
+    g.current_leases(&mut current);
+    assert_eq!(current, vec![lease("l", token, 4, 1)]);
+    let (reply, _) = lock(&mut g, 1_600, &format!("LOCK.EXPIRE l {token} 3"), 0);
+    assert_eq!(
+        reply,
+        Some(Reply::Int(0)),
+        "an older lease's timer is stale"
+    );
+    let (reply, _) = lock(&mut g, 1_600, &format!("LOCK.EXPIRE l {token} 4"), 0);
+    assert_eq!(reply, Some(Reply::Int(1)));
+}
+
+/// A deliberate `LOCK.RENEW` sets the lease to exactly `ttl_ms` from now,
+/// shorter than before if asked: the holder decides how long it needs.
+#[test]
+fn renew_may_shorten_the_lease() {
+    let mut g = group();
+    let token = token_of(lock(&mut g, 0, "LOCK.ACQUIRE l o 5000", 0).0);
+    let (reply, effects) = lock(&mut g, 100, &format!("LOCK.RENEW l {token} 200"), 0);
+    assert_eq!(reply, Some(Reply::Int(1)));
+    assert_eq!(effects, vec![lease("l", token, 2, 200)]);
+    assert!(matches!(run(&mut g, 100, "LOCK.INFO l"),
+        Reply::Map(fields) if fields[2].1 == Reply::Int(200)));
+    let (reply, _) = lock(&mut g, 300, &format!("LOCK.EXPIRE l {token} 2"), 0);
+    assert_eq!(reply, Some(Reply::Int(1)));
+    let (reply, _) = lock(&mut g, 300, "LOCK.ACQUIRE l p 1000", 0);
+    assert_eq!(token_of(reply), token + 1);
+}
+
 #[test]
 fn waiters_are_granted_in_fifo_order_on_release() {
     let mut g = group();
