@@ -16,7 +16,8 @@ use crate::mesh::Wiring;
 use crate::ring::HashRing;
 use crate::{Config, ConfigError};
 
-/// Pending connections the kernel queues per core before accepting.
+/// Pending connections the kernel queues on the client port before a
+/// core accepts them (one queue, shared by every core).
 const LISTEN_BACKLOG: i32 = 1024;
 /// How long a shutdown waits for connected clients to finish before the
 /// cores leave anyway (a client that never reads its replies cannot hold
@@ -138,8 +139,9 @@ impl Node {
                 .name(&format!("pinwheel-core-{index}"))
                 .io_memory(shared.config.io_memory_bytes);
             let spawned = builder.spawn(move || async move {
-                // Safety: the socket was bound for this core alone and its
-                // descriptor is owned by the listener from here on.
+                // Safety: the descriptor is this core's own (a duplicate
+                // of the bound socket's) and the listener owns it from
+                // here on.
                 let listener = socket
                     .map(|s| unsafe { glommio::net::TcpListener::from_raw_fd(s.into_raw_fd()) });
                 run_core(index, node, ends, listener, drained).await;
@@ -229,37 +231,54 @@ fn pinned_cpu(index: usize) -> usize {
     index % crate::config::available_cores()
 }
 
-/// Binds one listening socket per core on the same address with
-/// SO_REUSEPORT, so the kernel spreads connections over the cores. Port 0
-/// is resolved by the first bind and reused by the rest.
+/// Binds the client port once, exclusively, and gives every core its own
+/// descriptor for that one socket.
+///
+/// No SO_REUSEPORT: with it, a second process (a second node started by
+/// mistake) could bind the same port and the kernel would split clients
+/// between two lock tables. Without it the bind is the kernel's atomic
+/// test of whether the port is free, so two nodes started at once cannot
+/// both pass; a port held by anyone, whether or not they set
+/// SO_REUSEPORT, is refused. SO_REUSEADDR stays, so a restart does not
+/// wait out the old process's TIME_WAIT connections (Linux never lets it
+/// join a socket that is listening).
+///
+/// The cores share one accept queue through duplicated descriptors. The
+/// socket is made non-blocking first: glommio's fast path sets and then
+/// restores O_NONBLOCK around a plain `accept`, and the flag belongs to
+/// the socket, not the descriptor, so two cores doing that at once could
+/// leave it blocking and stall one core inside `accept`. With the flag
+/// already set, setting and restoring it changes nothing.
 fn bind_listeners(
     listen: Option<SocketAddr>,
     cores: usize,
 ) -> Result<Option<(SocketAddr, Vec<socket2::Socket>)>, StartError> {
-    let Some(mut addr) = listen else {
+    let Some(asked) = listen else {
         return Ok(None);
     };
-    let asked = addr;
     let error = |source| StartError::Listen {
         addr: asked,
         source,
     };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(asked),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(error)?;
+    socket.set_reuse_address(true).map_err(error)?;
+    socket.bind(&asked.into()).map_err(error)?;
+    socket.listen(LISTEN_BACKLOG).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    let bound = socket
+        .local_addr()
+        .map_err(error)?
+        .as_socket()
+        .unwrap_or(asked);
     let mut sockets = Vec::with_capacity(cores);
-    for _ in 0..cores {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            None,
-        )
-        .map_err(error)?;
-        socket.set_reuse_address(true).map_err(error)?;
-        socket.set_reuse_port(true).map_err(error)?;
-        socket.bind(&addr.into()).map_err(error)?;
-        socket.listen(LISTEN_BACKLOG).map_err(error)?;
-        if let Some(bound) = socket.local_addr().map_err(error)?.as_socket() {
-            addr = bound;
-        }
-        sockets.push(socket);
+    for _ in 1..cores {
+        sockets.push(socket.try_clone().map_err(error)?);
     }
-    Ok(Some((addr, sockets)))
+    sockets.push(socket);
+    Ok(Some((bound, sockets)))
 }

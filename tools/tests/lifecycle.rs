@@ -155,13 +155,3 @@ fn sigterm_closes_a_parked_lock_waiter_after_the_grace_period() {
     assert!(status.success(), "{status:?}");
     assert!(waiter.closed(), "the waiter's connection was closed");
 }
-
-#[test]
-fn port_in_use_is_a_clear_failure() {
-    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = holder.local_addr().unwrap().to_string();
-    let output = serve(&["--listen", &addr, "--cores", "1"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("cannot listen"), "{stderr}");
-}
