@@ -23,10 +23,11 @@ pub const KEYS_MAX_DEFAULT: usize = 100_000_000;
 /// Default capacity, in messages, of each one-way queue between two cores.
 /// A full queue makes the sender wait (backpressure), never grow.
 pub const CORE_QUEUE_CAPACITY_DEFAULT: usize = 1024;
-/// Default memory glommio registers per core for io_uring buffers. It is
-/// locked memory: a non-root user needs `ulimit -l` of at least
-/// `cores × io-memory-bytes` (root holds CAP_IPC_LOCK).
-pub const IO_MEMORY_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
+/// Default io_uring buffer memory per core: 0, the node's choice, which is
+/// 2 MiB or less when the locked-memory limit (`ulimit -l`) cannot cover
+/// that (see `runtime/src/io_memory.rs`: a node pins
+/// `3 × (cores × io-memory-bytes + 64 KiB)`; CAP_IPC_LOCK lifts the limit).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 0;
 /// Default pause between active expiry sweeps on each core.
 pub const SWEEP_INTERVAL_MS_DEFAULT: u64 = 100;
 /// Default most expired keys one sweep removes per core, so a sweep never
@@ -65,7 +66,10 @@ pub struct Config {
     pub max_keys: usize,
     /// Capacity of each queue between two cores, in messages.
     pub core_queue_capacity: usize,
-    /// io_uring buffer memory glommio locks per core, in bytes.
+    /// io_uring buffer memory glommio registers (locks) per core, in
+    /// bytes; 0 lets the node choose what the locked-memory limit allows,
+    /// up to 2 MiB. An explicit value the limit cannot cover is an error
+    /// at start.
     pub io_memory_bytes: usize,
     /// Pause between active expiry sweeps, in milliseconds.
     pub sweep_interval_ms: u64,
@@ -165,9 +169,10 @@ impl Config {
         positive(self.max_keys, "max-keys")?;
         positive(self.core_queue_capacity, "core-queue-capacity")?;
         check(
-            self.io_memory_bytes >= 64 * 1024,
+            self.io_memory_bytes == 0
+                || self.io_memory_bytes >= crate::io_memory::IO_MEMORY_MIN_BYTES,
             "io-memory-bytes",
-            "must be at least 65536",
+            "must be 0 (fit the locked-memory limit) or at least 65536",
         )?;
         positive(self.sweep_interval_ms as usize, "sweep-interval-ms")?;
         positive(self.sweep_keys_max, "sweep-keys-max")

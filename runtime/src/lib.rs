@@ -21,6 +21,7 @@ mod core;
 mod embed;
 mod exec;
 mod handoff;
+mod io_memory;
 mod locks;
 mod mesh;
 mod node;
