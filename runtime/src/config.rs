@@ -1,9 +1,9 @@
 //! A node's configuration: every setting, its default and why, and the
 //! checks that turn a bad value into a message naming it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::ring::GROUPS_MAX;
 
@@ -39,7 +39,9 @@ pub const SWEEP_KEYS_MAX_DEFAULT: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct Config {
-    /// Client address. `None` (the embedding default) opens no socket.
+    /// Client address. `None` (the embedding default) opens no socket. In
+    /// TOML a host name is accepted and resolved (see [`resolve_listen`]).
+    #[serde(deserialize_with = "listen_from_text")]
     pub listen: Option<SocketAddr>,
     /// Cores to run on, one pinned executor each. 0 means every core.
     pub cores: usize,
@@ -104,6 +106,35 @@ impl Default for Config {
             move_connections: true,
         }
     }
+}
+
+/// Resolves `HOST:PORT`, where HOST is an IP address (IPv6 in brackets)
+/// or a name, to one address. A name that resolves to several addresses
+/// (`localhost` may give 127.0.0.1 and ::1) gives the first the system
+/// resolver returns; the node's start-up line shows which it bound.
+pub fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(host, _)| host.is_empty())
+    {
+        return Err(format!("'{text}' is not HOST:PORT"));
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{text}': {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
+}
+
+fn listen_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_listen(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A setting with a value it cannot take.

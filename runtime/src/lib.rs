@@ -32,7 +32,7 @@ mod session;
 mod stats;
 mod timers;
 
-pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
+pub use config::{available_cores, resolve_listen, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
 pub use handoff::HANDOFF_AFTER_COMMANDS;
 pub use locks::{LockError, LockGuard};
