@@ -11,6 +11,9 @@ use pinwheel_runtime::{Config, Node};
 
 /// Exit status for bad flags or configuration, as clap uses for bad flags.
 const EXIT_USAGE: u8 = 2;
+/// What the start-up line says about durability until storage lands.
+const IN_MEMORY_ONLY: &str =
+    "in memory only: a restart loses every key and lock, and fencing tokens start again at 1";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -159,7 +162,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     let cores = node.cores();
     let plural = if cores == 1 { "" } else { "s" };
     // The one start-up line (tests and scripts read the address from it).
-    eprintln!("pinwheel: serving on {addr} with {cores} core{plural}");
+    eprintln!("pinwheel: serving on {addr} with {cores} core{plural}; {IN_MEMORY_ONLY}");
     if let Some(signal) = signals.forever().next() {
         tracing::info!(signal, "shutting down");
     }
