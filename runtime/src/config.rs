@@ -1,9 +1,9 @@
 //! A node's configuration: every setting, its default and why, and the
 //! checks that turn a bad value into a message naming it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::ring::GROUPS_MAX;
 
@@ -23,10 +23,11 @@ pub const KEYS_MAX_DEFAULT: usize = 100_000_000;
 /// Default capacity, in messages, of each one-way queue between two cores.
 /// A full queue makes the sender wait (backpressure), never grow.
 pub const CORE_QUEUE_CAPACITY_DEFAULT: usize = 1024;
-/// Default memory glommio registers per core for io_uring buffers. It is
-/// locked memory: a non-root user needs `ulimit -l` of at least
-/// `cores × io-memory-bytes` (root holds CAP_IPC_LOCK).
-pub const IO_MEMORY_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
+/// Default io_uring buffer memory per core: 0, the node's choice, which is
+/// 2 MiB or less when the locked-memory limit (`ulimit -l`) cannot cover
+/// that (see `runtime/src/io_memory.rs`: a node pins
+/// `3 × (cores × io-memory-bytes + 64 KiB)`; CAP_IPC_LOCK lifts the limit).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 0;
 /// Default pause between active expiry sweeps on each core.
 pub const SWEEP_INTERVAL_MS_DEFAULT: u64 = 100;
 /// Default most expired keys one sweep removes per core, so a sweep never
@@ -38,7 +39,9 @@ pub const SWEEP_KEYS_MAX_DEFAULT: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct Config {
-    /// Client address. `None` (the embedding default) opens no socket.
+    /// Client address. `None` (the embedding default) opens no socket. In
+    /// TOML a host name is accepted and resolved (see [`resolve_listen`]).
+    #[serde(deserialize_with = "listen_from_text")]
     pub listen: Option<SocketAddr>,
     /// Cores to run on, one pinned executor each. 0 means every core.
     pub cores: usize,
@@ -65,7 +68,10 @@ pub struct Config {
     pub max_keys: usize,
     /// Capacity of each queue between two cores, in messages.
     pub core_queue_capacity: usize,
-    /// io_uring buffer memory glommio locks per core, in bytes.
+    /// io_uring buffer memory glommio registers (locks) per core, in
+    /// bytes; 0 lets the node choose what the locked-memory limit allows,
+    /// up to 2 MiB. An explicit value the limit cannot cover is an error
+    /// at start.
     pub io_memory_bytes: usize,
     /// Pause between active expiry sweeps, in milliseconds.
     pub sweep_interval_ms: u64,
@@ -100,6 +106,35 @@ impl Default for Config {
             move_connections: true,
         }
     }
+}
+
+/// Resolves `HOST:PORT`, where HOST is an IP address (IPv6 in brackets)
+/// or a name, to one address. A name that resolves to several addresses
+/// (`localhost` may give 127.0.0.1 and ::1) gives the first the system
+/// resolver returns; the node's start-up line shows which it bound.
+pub fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(host, _)| host.is_empty())
+    {
+        return Err(format!("'{text}' is not HOST:PORT"));
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{text}': {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
+}
+
+fn listen_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_listen(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A setting with a value it cannot take.
@@ -165,9 +200,10 @@ impl Config {
         positive(self.max_keys, "max-keys")?;
         positive(self.core_queue_capacity, "core-queue-capacity")?;
         check(
-            self.io_memory_bytes >= 64 * 1024,
+            self.io_memory_bytes == 0
+                || self.io_memory_bytes >= crate::io_memory::IO_MEMORY_MIN_BYTES,
             "io-memory-bytes",
-            "must be at least 65536",
+            "must be 0 (fit the locked-memory limit) or at least 65536",
         )?;
         positive(self.sweep_interval_ms as usize, "sweep-interval-ms")?;
         positive(self.sweep_keys_max, "sweep-keys-max")

@@ -26,6 +26,7 @@ mod core;
 mod embed;
 mod exec;
 mod handoff;
+mod io_memory;
 mod locks;
 mod mesh;
 mod node;
@@ -39,7 +40,7 @@ mod transaction;
 
 // Every type a public function here takes or returns is reachable from
 // this crate, so a user needs no direct dependency to name it.
-pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
+pub use config::{available_cores, resolve_listen, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
 pub use handoff::HANDOFF_AFTER_COMMANDS;
 pub use hdrhistogram::Histogram;

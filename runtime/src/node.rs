@@ -7,16 +7,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::channel::oneshot;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use pinwheel_net::ConnectionGate;
 
 use crate::core::{run_core, NodeShared};
 use crate::embed::{run_gateway, GatewayMsg, Handle};
+use crate::io_memory::{self, kib, IoPlan, IO_MEMORY_AUTO_MAX_BYTES, IO_MEMORY_MIN_BYTES};
 use crate::mesh::Wiring;
 use crate::ring::HashRing;
 use crate::{Config, ConfigError};
 
-/// Pending connections the kernel queues per core before accepting.
+/// Pending connections the kernel queues on the client port before a
+/// core accepts them (one queue, shared by every core).
 const LISTEN_BACKLOG: i32 = 1024;
 /// How long a shutdown waits for connected clients to finish before the
 /// cores leave anyway (a client that never reads its replies cannot hold
@@ -40,14 +43,50 @@ pub enum StartError {
         /// What the system said.
         source: std::io::Error,
     },
-    /// An executor thread could not be started.
-    #[error("cannot start core {core}: {reason}")]
+    /// An executor (a core's or the gateway's) could not be started, or
+    /// failed before it was ready to serve.
+    #[error("cannot start {executor}: {reason}")]
     Executor {
-        /// The core index.
-        core: usize,
-        /// What glommio said.
+        /// Which executor: `core N` or `the gateway`.
+        executor: String,
+        /// What went wrong, with the fix when it is a known limit.
         reason: String,
     },
+    /// The locked-memory limit (`ulimit -l`) is below what the cores'
+    /// io_uring buffers need; nothing was started.
+    #[error("{}", memory_lock_message(*.cores, *.io_memory_bytes, *.limit_bytes, *.needed_bytes))]
+    MemoryLock {
+        /// Cores asked for.
+        cores: usize,
+        /// `io-memory-bytes` as set (0: the node's choice, which was
+        /// already at its smallest).
+        io_memory_bytes: usize,
+        /// The soft `RLIMIT_MEMLOCK`, in bytes.
+        limit_bytes: u64,
+        /// The limit the node needs, in bytes.
+        needed_bytes: u64,
+    },
+}
+
+/// The message of [`StartError::MemoryLock`]: the figures, then the fix.
+fn memory_lock_message(cores: usize, asked: usize, limit: u64, needed: u64) -> String {
+    let (size, other_fix) = if asked == 0 {
+        (IO_MEMORY_MIN_BYTES, "or run it with CAP_IPC_LOCK")
+    } else {
+        (
+            asked,
+            "or lower io-memory-bytes (or leave it unset to fit the limit)",
+        )
+    };
+    let plural = if cores == 1 { "" } else { "s" };
+    format!(
+        "cannot lock io_uring memory: {cores} core{plural} with io-memory-bytes {size} need \
+         a locked-memory limit (ulimit -l) of {} KiB, and this process may lock {} KiB. \
+         Raise it (`ulimit -l {}`, or LimitMEMLOCK= for a systemd service), {other_fix}",
+        kib(needed),
+        kib(limit),
+        kib(needed),
+    )
 }
 
 /// Builds a node. Every setting has a default (see [`Config`]): with none
@@ -88,7 +127,8 @@ impl NodeBuilder {
         self
     }
 
-    /// Starts the node; returns once every core serves.
+    /// Starts the node; returns once every core is ready to serve, or
+    /// with the error of the first that could not start.
     pub fn start(self) -> Result<Node, StartError> {
         Node::start(self.config)
     }
@@ -109,9 +149,15 @@ impl Node {
         NodeBuilder::new()
     }
 
+    /// Creates every executor, one at a time, each reporting that it
+    /// exists before the next is spawned; only then do they connect their
+    /// queues and serve. Returns the first failure instead, with no
+    /// executor left running.
     fn start(config: Config) -> Result<Node, StartError> {
         config.validate()?;
         let cores = config.core_count();
+        let io = io_memory::plan(config.io_memory_bytes, cores, io_memory::memlock_limit())?;
+        warn_if_shrunk(&io, cores);
         let listeners = bind_listeners(config.listen, cores)?;
         let shared = Arc::new(NodeShared {
             cores,
@@ -129,46 +175,46 @@ impl Node {
             Some((_, sockets)) => sockets.into_iter().map(Some).collect(),
             None => (0..cores).map(|_| None).collect(),
         };
-        let mut threads = Vec::with_capacity(cores);
+        let mut starting = Vec::with_capacity(cores + 1);
         for (index, socket) in sockets.into_iter().enumerate() {
             let ends = wiring.take_core(index);
             let node = shared.clone();
             let drained = drained_tx.clone();
             let builder = LocalExecutorBuilder::new(Placement::Fixed(pinned_cpu(index)))
                 .name(&format!("pinwheel-core-{index}"))
-                .io_memory(shared.config.io_memory_bytes);
-            let spawned = builder.spawn(move || async move {
-                // Safety: the socket was bound for this core alone and its
-                // descriptor is owned by the listener from here on.
+                .io_memory(io.core_bytes);
+            let serve = move || async move {
+                // Safety: the descriptor is this core's own (a duplicate
+                // of the bound socket's) and the listener owns it from
+                // here on.
                 let listener = socket
                     .map(|s| unsafe { glommio::net::TcpListener::from_raw_fd(s.into_raw_fd()) });
                 run_core(index, node, ends, listener, drained).await;
-            });
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                Err(error) => {
-                    return Err(StartError::Executor {
-                        core: index,
-                        reason: error.to_string(),
-                    })
-                }
+            };
+            let core = Starting::spawn(builder, format!("core {index}"), serve);
+            match core.and_then(|core| core.ready(&io, cores)) {
+                Ok(core) => starting.push(core),
+                Err(error) => return Err(abandon(starting, error)),
             }
         }
         let (gateway_tx, gateway_rx) = crossbeam::channel::bounded(EMBED_QUEUE_CAPACITY);
         let senders = wiring.take_gateway();
         let ring = shared.clone();
-        let gateway = LocalExecutorBuilder::new(Placement::Unbound)
+        let builder = LocalExecutorBuilder::new(Placement::Unbound)
             .name("pinwheel-gateway")
-            .io_memory(shared.config.io_memory_bytes)
-            .spawn(move || run_gateway(gateway_rx, senders, ring))
-            .map_err(|error| StartError::Executor {
-                core: cores,
-                reason: error.to_string(),
-            })?;
+            .io_memory(io.gateway_bytes);
+        let serve = move || run_gateway(gateway_rx, senders, ring);
+        let gateway = Starting::spawn(builder, "the gateway".to_string(), serve);
+        match gateway.and_then(|gateway| gateway.ready(&io, cores)) {
+            Ok(gateway) => starting.push(gateway),
+            Err(error) => return Err(abandon(starting, error)),
+        }
+        let mut threads: Vec<_> = starting.into_iter().map(Starting::go).collect();
+        let gateway = threads.pop();
         Ok(Node {
             shared,
             cores: threads,
-            gateway: Some(gateway),
+            gateway,
             handle: Handle::new(gateway_tx),
             drained,
         })
@@ -223,43 +269,192 @@ impl Drop for Node {
     }
 }
 
+/// An executor thread spawned but not yet serving: it says whether its
+/// executor could be created, then waits to be told to serve. Nothing
+/// crosses between cores before every one is ready, so a node that fails
+/// to start has no core waiting on a queue to a core that never came up.
+struct Starting {
+    name: String,
+    thread: ExecutorJoinHandle<()>,
+    ready: crossbeam::channel::Receiver<()>,
+    go: oneshot::Sender<()>,
+}
+
+impl Starting {
+    /// Spawns an executor that reports once it exists, then runs `serve`
+    /// when told to go, or returns if the node gives up.
+    fn spawn<F, Fut>(
+        builder: LocalExecutorBuilder,
+        name: String,
+        serve: F,
+    ) -> Result<Starting, StartError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let (ready_tx, ready) = crossbeam::channel::bounded(1);
+        let (go, go_rx) = oneshot::channel();
+        // If glommio cannot create the executor it returns before it calls
+        // this closure, which drops `ready_tx` unsent.
+        let spawned = builder.spawn(move || async move {
+            let _ = ready_tx.send(());
+            if go_rx.await.is_ok() {
+                serve().await;
+            }
+        });
+        match spawned {
+            Ok(thread) => Ok(Starting {
+                name,
+                thread,
+                ready,
+                go,
+            }),
+            Err(error) => Err(StartError::Executor {
+                executor: name,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// Waits until the executor reports that it exists; if it failed
+    /// instead, returns why. One executor is created at a time, so the
+    /// failure named is the first, whatever it was.
+    fn ready(self, io: &IoPlan, cores: usize) -> Result<Starting, StartError> {
+        if self.ready.recv().is_ok() {
+            return Ok(self);
+        }
+        let Starting { name, thread, .. } = self;
+        let reason = match thread.join() {
+            Err(cause) => explain_executor_error(&cause, io, cores),
+            Ok(()) => "it stopped before it was ready".to_string(),
+        };
+        Err(StartError::Executor {
+            executor: name,
+            reason,
+        })
+    }
+
+    /// Lets the executor serve.
+    fn go(self) -> ExecutorJoinHandle<()> {
+        let _ = self.go.send(());
+        self.thread
+    }
+}
+
+/// Stops the executors already spawned (they are waiting to be told to
+/// serve) and returns `error`.
+fn abandon(starting: Vec<Starting>, error: StartError) -> StartError {
+    for Starting { thread, go, .. } in starting {
+        drop(go);
+        let _ = thread.join();
+    }
+    error
+}
+
+/// glommio's error, with what it most likely means when it is one a
+/// deployment can cause: locked memory (the limit is per user, so other
+/// processes may hold some of it), or a refused system call.
+fn explain_executor_error(cause: &glommio::GlommioError<()>, io: &IoPlan, cores: usize) -> String {
+    use glommio::{GlommioError, ReactorErrorKind};
+    let kind = match cause {
+        GlommioError::IoError(error) => Some(error.kind()),
+        _ => None,
+    };
+    let memory = matches!(
+        cause,
+        GlommioError::ReactorError(ReactorErrorKind::MemLockLimit(..))
+    ) || kind == Some(std::io::ErrorKind::OutOfMemory);
+    if memory {
+        let needed = kib(io_memory::locked_bytes(cores, io.core_bytes));
+        let limit = io_memory::memlock_limit()
+            .map_or("unlimited".to_string(), |l| format!("{} KiB", kib(l)));
+        return format!(
+            "{cause}. io_uring needs locked memory: this node pins {needed} KiB, and ulimit -l \
+             is {limit}, shared by all of this user's processes. Raise it (`ulimit -l \
+             {needed}`) or lower io-memory-bytes"
+        );
+    }
+    if kind == Some(std::io::ErrorKind::PermissionDenied) {
+        return format!(
+            "{cause}: the system refused to set up io_uring or to pin the core's thread \
+             (a container's seccomp profile, or the sysctl kernel.io_uring_disabled, can do this)"
+        );
+    }
+    cause.to_string()
+}
+
+/// One line when the locked-memory limit made the io buffers smaller
+/// than the default.
+fn warn_if_shrunk(io: &IoPlan, cores: usize) {
+    let Some(limit) = io.shrunk_by_limit else {
+        return;
+    };
+    tracing::warn!(
+        "ulimit -l is {} KiB: each core registers {} KiB of io_uring buffers instead of {} \
+         (that needs ulimit -l {} on {cores} core{}); Pinwheel does no file I/O yet, so \
+         nothing is slower",
+        kib(limit),
+        io.core_bytes / 1024,
+        IO_MEMORY_AUTO_MAX_BYTES / 1024,
+        kib(io_memory::locked_bytes(cores, IO_MEMORY_AUTO_MAX_BYTES)),
+        if cores == 1 { "" } else { "s" },
+    );
+}
+
 /// The CPU core index `index` is pinned to: cores in order, wrapping if
 /// the machine has fewer (validation prevents that for `cores`).
 fn pinned_cpu(index: usize) -> usize {
     index % crate::config::available_cores()
 }
 
-/// Binds one listening socket per core on the same address with
-/// SO_REUSEPORT, so the kernel spreads connections over the cores. Port 0
-/// is resolved by the first bind and reused by the rest.
+/// Binds the client port once, exclusively, and gives every core its own
+/// descriptor for that one socket.
+///
+/// No SO_REUSEPORT: with it, a second process (a second node started by
+/// mistake) could bind the same port and the kernel would split clients
+/// between two lock tables. Without it the bind is the kernel's atomic
+/// test of whether the port is free, so two nodes started at once cannot
+/// both pass; a port held by anyone, whether or not they set
+/// SO_REUSEPORT, is refused. SO_REUSEADDR stays, so a restart does not
+/// wait out the old process's TIME_WAIT connections (Linux never lets it
+/// join a socket that is listening).
+///
+/// The cores share one accept queue through duplicated descriptors. The
+/// socket is made non-blocking first: glommio's fast path sets and then
+/// restores O_NONBLOCK around a plain `accept`, and the flag belongs to
+/// the socket, not the descriptor, so two cores doing that at once could
+/// leave it blocking and stall one core inside `accept`. With the flag
+/// already set, setting and restoring it changes nothing.
 fn bind_listeners(
     listen: Option<SocketAddr>,
     cores: usize,
 ) -> Result<Option<(SocketAddr, Vec<socket2::Socket>)>, StartError> {
-    let Some(mut addr) = listen else {
+    let Some(asked) = listen else {
         return Ok(None);
     };
-    let asked = addr;
     let error = |source| StartError::Listen {
         addr: asked,
         source,
     };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(asked),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(error)?;
+    socket.set_reuse_address(true).map_err(error)?;
+    socket.bind(&asked.into()).map_err(error)?;
+    socket.listen(LISTEN_BACKLOG).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    let bound = socket
+        .local_addr()
+        .map_err(error)?
+        .as_socket()
+        .unwrap_or(asked);
     let mut sockets = Vec::with_capacity(cores);
-    for _ in 0..cores {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            None,
-        )
-        .map_err(error)?;
-        socket.set_reuse_address(true).map_err(error)?;
-        socket.set_reuse_port(true).map_err(error)?;
-        socket.bind(&addr.into()).map_err(error)?;
-        socket.listen(LISTEN_BACKLOG).map_err(error)?;
-        if let Some(bound) = socket.local_addr().map_err(error)?.as_socket() {
-            addr = bound;
-        }
-        sockets.push(socket);
+    for _ in 1..cores {
+        sockets.push(socket.try_clone().map_err(error)?);
     }
-    Ok(Some((addr, sockets)))
+    sockets.push(socket);
+    Ok(Some((bound, sockets)))
 }

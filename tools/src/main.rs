@@ -32,7 +32,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Hist(args) => hist::run(&args),
-        Command::Sim(args) => pinwheel_sim::run(&args),
+        Command::Hist(args) => {
+            end_quietly_on_a_closed_pipe();
+            hist::run(&args)
+        }
+        Command::Sim(args) => {
+            end_quietly_on_a_closed_pipe();
+            pinwheel_sim::run(&args)
+        }
+    }
+}
+
+/// Lets SIGPIPE end the process, as it does a C program's: `pinwheel hist
+/// | head -1` then stops when `head` has read its line, where Rust's
+/// default (SIGPIPE ignored, so `println!` gets an error and panics) gave
+/// a panic message. Only for commands whose output is a report; `serve`
+/// keeps SIGPIPE ignored, or a client hanging up could end the server.
+fn end_quietly_on_a_closed_pipe() {
+    // Safety: restores the default action of one signal before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

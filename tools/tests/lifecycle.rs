@@ -171,13 +171,3 @@ fn sigterm_answers_parked_lock_waiters_at_once() {
     }
     assert!(holder.closed(), "the holder's connection was closed");
 }
-
-#[test]
-fn port_in_use_is_a_clear_failure() {
-    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = holder.local_addr().unwrap().to_string();
-    let output = serve(&["--listen", &addr, "--cores", "1"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("cannot listen"), "{stderr}");
-}

@@ -14,13 +14,20 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The start-up line (`pinwheel: serving on ADDR ...`).
+    pub banner: String,
 }
 
 impl Server {
     /// Starts `pinwheel serve --listen 127.0.0.1:0` with extra flags.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_at("127.0.0.1:0", extra)
+    }
+
+    /// Starts `pinwheel serve --listen LISTEN` with extra flags.
+    pub fn start_at(listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pinwheel"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["serve", "--listen", listen, "--log-level", "warn"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -29,18 +36,23 @@ impl Server {
             .expect("pinwheel binary runs");
         let stderr = child.stderr.take().expect("stderr piped");
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let (addr, banner) = loop {
             let line = lines
                 .next()
                 .expect("server printed its address before exiting")
                 .expect("stderr is text");
             if let Some(rest) = line.strip_prefix("pinwheel: serving on ") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                break (addr, line);
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            banner,
+        }
     }
 
     pub fn url(&self) -> String {
