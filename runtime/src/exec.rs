@@ -35,11 +35,15 @@ pub(crate) async fn execute(
     let spec = match lookup(args[0]) {
         Some(spec) if spec.kind != Kind::Internal => spec,
         _ => {
+            let reply = unknown_command(args);
+            if let Reply::Error(text) = &reply {
+                ctx.stats.borrow_mut().record_error(text);
+            }
             return Executed {
                 cmd: None,
-                reply: unknown_command(args),
+                reply,
                 finished: started,
-            }
+            };
         }
     };
     let reply = if spec.arity_ok(args.len()) {
@@ -52,7 +56,7 @@ pub(crate) async fn execute(
     ctx.stats.borrow_mut().record_answer(
         spec.cmd,
         finished.duration_since(started).as_nanos() as u64,
-        reply.is_error(),
+        &reply,
     );
     Executed {
         cmd: Some(spec.cmd),

@@ -238,10 +238,11 @@ async fn gather(ctx: &Rc<CoreCtx>) -> Result<Vec<CoreReport>, Reply> {
     .await
 }
 
-const INFO_SECTIONS: [&str; 6] = [
+const INFO_SECTIONS: [&str; 7] = [
     "server",
     "clients",
     "stats",
+    "errorstats",
     "keyspace",
     "cores",
     "latencystats",
@@ -313,6 +314,12 @@ fn info_section(
                 total.errors,
                 total.protocol_errors,
             );
+        }
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (code, count) in total.error_codes() {
+                let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+            }
         }
         "keyspace" => {
             let keys: usize = reports.iter().map(|r| r.keys).sum();

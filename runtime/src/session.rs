@@ -173,7 +173,11 @@ impl Handler for Session {
     }
 
     fn protocol_error(&mut self) {
-        self.ctx.stats.borrow_mut().protocol_errors += 1;
+        let mut stats = self.ctx.stats.borrow_mut();
+        stats.protocol_errors += 1;
+        // The connection loop wrote an `ERR Protocol error...` (or reply
+        // limit) error: an error reply like any other.
+        stats.record_error("ERR");
     }
 
     fn resumed(&mut self) {

@@ -3,7 +3,7 @@
 //! copies gathered from every core.
 
 use hdrhistogram::Histogram;
-use pinwheel_state::{Cmd, COMMANDS, COMMAND_COUNT};
+use pinwheel_state::{Cmd, Reply, COMMANDS, COMMAND_COUNT};
 
 /// Smallest latency a histogram tells apart, in nanoseconds.
 const LATENCY_LOWEST_NS: u64 = 1;
@@ -12,14 +12,22 @@ const LATENCY_LOWEST_NS: u64 = 1;
 pub const LATENCY_HIGHEST_NS: u64 = 3_600_000_000_000;
 /// Significant digits kept: 2 keeps every histogram near 30 KiB, within 1%.
 const LATENCY_SIGNIFICANT_DIGITS: u8 = 2;
+/// Distinct error codes (`ERR`, `WRONGTYPE`...) `INFO errorstats` counts
+/// apart, as Redis's 128; errors with a code past them still count in
+/// `total_error_replies`. Every code is one of the server's own texts, so
+/// the bound is never near in practice.
+pub const ERROR_CODES_MAX: usize = 128;
 
 /// One core's statistics, or the merge of several cores'.
 #[derive(Debug, Clone)]
 pub struct Stats {
     /// Service time of each command, nanoseconds; made on first use.
     latency: Vec<Option<Histogram<u64>>>,
-    /// Commands answered with an error.
+    /// Error replies sent: to commands, and for protocol errors.
     pub errors: u64,
+    /// Error replies by their code (the error's first word), in the order
+    /// first seen; at most [`ERROR_CODES_MAX`] codes.
+    error_codes: Vec<(Box<str>, u64)>,
     /// Connections accepted.
     pub connections_accepted: u64,
     /// Connections handed to another core (counted by the core they left).
@@ -33,6 +41,7 @@ impl Default for Stats {
         Stats {
             latency: vec![None; COMMAND_COUNT],
             errors: 0,
+            error_codes: Vec::new(),
             connections_accepted: 0,
             connections_moved: 0,
             protocol_errors: 0,
@@ -50,13 +59,38 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl Stats {
-    /// Records one answered command: its service time, and whether its
-    /// answer was an error.
-    pub fn record_answer(&mut self, cmd: Cmd, latency_ns: u64, is_error: bool) {
+    /// Records one answered command: its service time, and its answer if
+    /// that was an error.
+    pub fn record_answer(&mut self, cmd: Cmd, latency_ns: u64, reply: &Reply) {
         self.record(cmd, latency_ns);
-        if is_error {
-            self.errors += 1;
+        if let Reply::Error(text) = reply {
+            self.record_error(text);
         }
+    }
+
+    /// Counts one error reply (`text` without the leading `-`), whatever
+    /// it answered: a known command, an unknown one, a protocol error.
+    pub fn record_error(&mut self, text: &str) {
+        self.errors += 1;
+        let code = text.split(' ').next().unwrap_or_default();
+        self.count_error_code(code, 1);
+    }
+
+    fn count_error_code(&mut self, code: &str, count: u64) {
+        if let Some((_, n)) = self
+            .error_codes
+            .iter_mut()
+            .find(|(known, _)| **known == *code)
+        {
+            *n += count;
+        } else if self.error_codes.len() < ERROR_CODES_MAX {
+            self.error_codes.push((code.into(), count));
+        }
+    }
+
+    /// Error replies by code, in the order first seen.
+    pub fn error_codes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.error_codes.iter().map(|(code, n)| (&**code, *n))
     }
 
     /// Records one command's service time.
@@ -74,6 +108,9 @@ impl Stats {
             }
         }
         self.errors += other.errors;
+        for (code, count) in &other.error_codes {
+            self.count_error_code(code, *count);
+        }
         self.connections_accepted += other.connections_accepted;
         self.connections_moved += other.connections_moved;
         self.protocol_errors += other.protocol_errors;
@@ -144,5 +181,29 @@ mod tests {
         assert!((495_000..=505_000).contains(&p50), "p50 {p50}");
         let names: Vec<Cmd> = a.histograms().map(|(c, _)| c).collect();
         assert_eq!(names, vec![Cmd::Get, Cmd::Set]);
+    }
+
+    #[test]
+    fn errors_count_by_code_and_merge() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        a.record_answer(
+            Cmd::Get,
+            1,
+            &Reply::err("WRONGTYPE Operation against a key"),
+        );
+        a.record_answer(Cmd::Get, 1, &Reply::Nil);
+        a.record_error("ERR unknown command 'x'");
+        b.record_error("ERR Protocol error: invalid bulk length");
+        b.record_error("NOPROTO unsupported protocol version");
+        a.merge(&b);
+        assert_eq!(a.errors, 4);
+        let codes: Vec<(&str, u64)> = a.error_codes().collect();
+        assert_eq!(codes, vec![("WRONGTYPE", 1), ("ERR", 2), ("NOPROTO", 1)]);
+        for n in 0..2 * ERROR_CODES_MAX {
+            a.record_error(&format!("CODE{n} x"));
+        }
+        assert_eq!(a.error_codes().count(), ERROR_CODES_MAX);
+        assert_eq!(a.errors, 4 + 2 * ERROR_CODES_MAX as u64);
     }
 }
