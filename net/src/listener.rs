@@ -148,6 +148,7 @@ impl Connections {
     ) {
         let limits = self.limits;
         let shutdown = self.shutdown.clone();
+        let kill = handler.kill_signal();
         let task = async move {
             loop {
                 let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
@@ -179,7 +180,12 @@ impl Connections {
             }
         };
         let abort = self.abort.clone();
-        let task = async move { futures_lite::future::or(task, abort.wait()).await };
+        // Aborted (shutdown's grace is over) or killed, the task is dropped
+        // here, which closes the socket and runs the handler's guards.
+        let task = async move {
+            let ended = futures_lite::future::or(abort.wait(), kill.wait());
+            futures_lite::future::or(task, ended).await
+        };
         if !self.live.is_open() {
             glommio::spawn_local(task).detach();
         } else if let Ok(handle) = self.live.spawn(task) {

@@ -18,7 +18,7 @@ use crate::argv::OwnedArgv;
 use crate::clock::WallClock;
 use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response};
 use crate::ring::{core_of, HashRing};
-use crate::session::ClientRecord;
+use crate::session::LiveClient;
 use crate::stats::Stats;
 use crate::timers::{TimerAction, TimerKey, Timers};
 use crate::Config;
@@ -69,7 +69,7 @@ pub(crate) struct CoreCtx {
     groups: RefCell<Vec<Group>>,
     pub stats: RefCell<Stats>,
     pub outbox: Outbox,
-    pub clients: RefCell<ahash::AHashMap<u64, Rc<ClientRecord>>>,
+    pub clients: RefCell<ahash::AHashMap<u64, LiveClient>>,
     timers: RefCell<Timers>,
     parked: RefCell<ahash::AHashMap<u64, Parked>>,
     /// Lock grants that went to a remote request whose client has gone,

@@ -15,12 +15,14 @@
 #![deny(missing_docs)]
 
 mod argv;
+mod clients;
 mod clock;
 mod config;
 mod core;
 mod embed;
 mod exec;
 mod handoff;
+mod help;
 mod locks;
 mod mesh;
 mod node;

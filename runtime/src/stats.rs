@@ -17,12 +17,30 @@ const LATENCY_SIGNIFICANT_DIGITS: u8 = 2;
 /// `total_error_replies`. Every code is one of the server's own texts, so
 /// the bound is never near in practice.
 pub const ERROR_CODES_MAX: usize = 128;
+/// A call this slow or slower is a latency spike for `LATENCY LATEST`:
+/// as if Redis's `latency-monitor-threshold` were 1 (milliseconds).
+pub const LATENCY_SPIKE_MIN_NS: u64 = 1_000_000;
+
+/// A command's calls that took [`LATENCY_SPIKE_MIN_NS`] or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spikes {
+    /// How many.
+    pub count: u64,
+    /// Unix time of the latest, in milliseconds.
+    pub latest_at_ms: u64,
+    /// The latest one's latency, in nanoseconds.
+    pub latest_ns: u64,
+    /// The slowest one's latency, in nanoseconds.
+    pub max_ns: u64,
+}
 
 /// One core's statistics, or the merge of several cores'.
 #[derive(Debug, Clone)]
 pub struct Stats {
     /// Service time of each command, nanoseconds; made on first use.
     latency: Vec<Option<Histogram<u64>>>,
+    /// Each command's latency spikes, for `LATENCY LATEST`.
+    spikes: Vec<Option<Spikes>>,
     /// Error replies sent: to commands, and for protocol errors.
     pub errors: u64,
     /// Error replies by their code (the error's first word), in the order
@@ -40,6 +58,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             latency: vec![None; COMMAND_COUNT],
+            spikes: vec![None; COMMAND_COUNT],
             errors: 0,
             error_codes: Vec::new(),
             connections_accepted: 0,
@@ -97,6 +116,41 @@ impl Stats {
     pub fn record(&mut self, cmd: Cmd, latency_ns: u64) {
         let histogram = self.latency[cmd as usize].get_or_insert_with(new_histogram);
         histogram.saturating_record(latency_ns.clamp(LATENCY_LOWEST_NS, LATENCY_HIGHEST_NS));
+        if latency_ns >= LATENCY_SPIKE_MIN_NS {
+            self.record_spike(cmd, latency_ns, unix_now_ms());
+        }
+    }
+
+    /// Notes a slow call; rare, so it may read the wall clock.
+    fn record_spike(&mut self, cmd: Cmd, latency_ns: u64, at_ms: u64) {
+        let spikes = self.spikes[cmd as usize].get_or_insert(Spikes {
+            count: 0,
+            latest_at_ms: 0,
+            latest_ns: 0,
+            max_ns: 0,
+        });
+        spikes.count += 1;
+        if at_ms >= spikes.latest_at_ms {
+            spikes.latest_at_ms = at_ms;
+            spikes.latest_ns = latency_ns;
+        }
+        spikes.max_ns = spikes.max_ns.max(latency_ns);
+    }
+
+    /// Forgets one command's latency: its histogram and its spikes. True
+    /// when there was something to forget.
+    pub fn reset_latency(&mut self, cmd: Cmd) -> bool {
+        let histogram = self.latency[cmd as usize].take();
+        let spikes = self.spikes[cmd as usize].take();
+        histogram.is_some() || spikes.is_some()
+    }
+
+    /// The commands that had latency spikes, in catalogue order.
+    pub fn spikes(&self) -> impl Iterator<Item = (Cmd, &Spikes)> {
+        self.spikes
+            .iter()
+            .zip(COMMANDS.iter())
+            .filter_map(|(s, spec)| s.as_ref().map(|s| (spec.cmd, s)))
     }
 
     /// Adds another core's statistics to these.
@@ -105,6 +159,20 @@ impl Stats {
             if let Some(theirs) = theirs {
                 let mine = mine.get_or_insert_with(new_histogram);
                 mine.add(theirs).expect("histograms share their bounds");
+            }
+        }
+        for (mine, theirs) in self.spikes.iter_mut().zip(&other.spikes) {
+            match (mine.as_mut(), theirs) {
+                (_, None) => {}
+                (None, Some(theirs)) => *mine = Some(*theirs),
+                (Some(mine), Some(theirs)) => {
+                    mine.count += theirs.count;
+                    if theirs.latest_at_ms > mine.latest_at_ms {
+                        mine.latest_at_ms = theirs.latest_at_ms;
+                        mine.latest_ns = theirs.latest_ns;
+                    }
+                    mine.max_ns = mine.max_ns.max(theirs.max_ns);
+                }
             }
         }
         self.errors += other.errors;
@@ -135,6 +203,12 @@ impl Stats {
     pub fn histogram(&self, cmd: Cmd) -> Option<&Histogram<u64>> {
         self.latency[cmd as usize].as_ref()
     }
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A histogram in HDR's V2 format, base64-encoded (for `LATENCY DUMP`).
@@ -181,6 +255,32 @@ mod tests {
         assert!((495_000..=505_000).contains(&p50), "p50 {p50}");
         let names: Vec<Cmd> = a.histograms().map(|(c, _)| c).collect();
         assert_eq!(names, vec![Cmd::Get, Cmd::Set]);
+    }
+
+    #[test]
+    fn slow_calls_are_spikes_that_merge_and_reset() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        a.record(Cmd::Get, LATENCY_SPIKE_MIN_NS - 1);
+        assert_eq!(a.spikes().count(), 0, "below the threshold");
+        a.record_spike(Cmd::Get, 5_000_000, 1_000);
+        a.record_spike(Cmd::Get, 2_000_000, 2_000);
+        b.record_spike(Cmd::Get, 3_000_000, 3_000);
+        b.record_spike(Cmd::Set, 1_000_000, 500);
+        a.merge(&b);
+        let spikes: Vec<(Cmd, Spikes)> = a.spikes().map(|(c, s)| (c, *s)).collect();
+        let get = Spikes {
+            count: 3,
+            latest_at_ms: 3_000,
+            latest_ns: 3_000_000,
+            max_ns: 5_000_000,
+        };
+        assert_eq!(spikes[0], (Cmd::Get, get));
+        assert_eq!(spikes[1].0, Cmd::Set);
+        assert!(a.reset_latency(Cmd::Get));
+        assert!(!a.reset_latency(Cmd::Get), "nothing left to forget");
+        assert!(a.histogram(Cmd::Get).is_none());
+        assert_eq!(a.spikes().count(), 1);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{encode, Raw, Server};
+use std::time::{Duration, Instant};
+
+use common::{encode, Raw, Server, TIMEOUT};
 
 /// A field of `INFO`, as a number.
 fn info_number(raw: &mut Raw, section: &str, field: &str) -> u64 {
@@ -64,4 +66,385 @@ fn every_error_reply_counts_in_total_error_replies() {
         err_count, after,
         "all of these errors are ERR: {errorstats}"
     );
+}
+
+/// The elements of a RESP array of simple strings, as text.
+fn status_lines(reply: &str) -> Vec<String> {
+    let mut lines = reply.split("\r\n");
+    let count: usize = lines.next().unwrap()[1..].parse().unwrap();
+    let items: Vec<String> = lines.take(count).map(str::to_string).collect();
+    assert!(items.iter().all(|l| l.starts_with('+')), "{reply}");
+    items.into_iter().map(|l| l[1..].to_string()).collect()
+}
+
+#[test]
+fn help_subcommands_answer_in_redis_shape() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut raw = server.raw();
+    for (command, expected) in [
+        (
+            "CONFIG",
+            &["GET <pattern>", "SET <directive>", "RESETSTAT"][..],
+        ),
+        (
+            "CLIENT",
+            &[
+                "KILL <ip:port>",
+                "REPLY (ON|OFF|SKIP)",
+                "NO-EVICT (ON|OFF)",
+                "SETNAME",
+            ],
+        ),
+        (
+            "LATENCY",
+            &["LATEST", "RESET [<command> ...]", "DOCTOR", "HISTOGRAM"],
+        ),
+        ("COMMAND", &["DOCS [<command-name> ...]", "COUNT"]),
+    ] {
+        let lines = status_lines(&raw.cmd(&[command, "HELP"]));
+        assert_eq!(
+            lines[0],
+            format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        );
+        assert_eq!(&lines[lines.len() - 2..], ["HELP", "    Prints this help."]);
+        for entry in expected {
+            assert!(
+                lines.iter().any(|l| l.starts_with(entry)),
+                "{command} HELP lacks {entry}: {lines:?}"
+            );
+        }
+    }
+    for command in ["CONFIG", "LATENCY", "COMMAND"] {
+        assert_eq!(
+            raw.cmd(&[command, "HELP", "x"]),
+            format!(
+                "-ERR wrong number of arguments for '{}|help' command\r\n",
+                command.to_lowercase()
+            )
+        );
+    }
+    assert_eq!(
+        raw.cmd(&["CLIENT", "HELP", "x"]),
+        "-ERR wrong number of arguments for 'client|help' command\r\n"
+    );
+}
+
+/// The `LATENCY LATEST` events: (name, time, latest ms, max ms).
+fn latest_events(raw: &mut Raw) -> Vec<(String, i64, i64, i64)> {
+    let reply = raw.cmd(&["LATENCY", "LATEST"]);
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    let count: usize = lines[0][1..].parse().unwrap();
+    (0..count)
+        .map(|i| {
+            let at = 1 + i * 6;
+            assert_eq!(lines[at], "*4", "{reply}");
+            let int = |l: &str| l[1..].parse::<i64>().unwrap();
+            (
+                lines[at + 2].to_string(),
+                int(lines[at + 3]),
+                int(lines[at + 4]),
+                int(lines[at + 5]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn latency_latest_reset_and_doctor() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut raw = server.raw();
+    let mut holder = server.raw();
+    assert_eq!(
+        holder.cmd(&["LOCK.ACQUIRE", "slow", "a", "60000"]),
+        ":1\r\n"
+    );
+    // A wait that times out: a call of about 50 ms, a latency spike.
+    assert_eq!(
+        raw.cmd(&["LOCK.ACQUIRE", "slow", "b", "60000", "WAIT", "50"]),
+        "$-1\r\n"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let events = latest_events(&mut raw);
+    // Named by the command (or by a separate lock-wait record, if waits
+    // are timed apart from service).
+    let (name, at, latest, max) = events
+        .iter()
+        .find(|e| e.0.starts_with("lock."))
+        .unwrap_or_else(|| panic!("no lock event in {events:?}"))
+        .clone();
+    assert!(
+        (now - 60..=now + 1).contains(&at),
+        "{name} at {at}, now {now}"
+    );
+    assert!(
+        latest >= 45 && max >= latest,
+        "{name}: latest {latest} ms, max {max} ms"
+    );
+    let doctor = raw.cmd(&["LATENCY", "DOCTOR"]);
+    assert!(doctor.contains(&format!("{name}: ")), "{doctor}");
+    assert!(doctor.contains("calls of 1 ms or more"), "{doctor}");
+    // Resetting that one command forgets it; a name never called counts 0.
+    assert_eq!(raw.cmd(&["LATENCY", "RESET", &name, "nosuch"]), ":1\r\n");
+    assert!(latest_events(&mut raw).iter().all(|e| e.0 != name));
+    let histogram = raw.cmd(&["LATENCY", "HISTOGRAM", &name]);
+    assert_eq!(histogram, "*0\r\n", "its histogram is gone too");
+    raw.cmd(&["PING"]);
+    let reset = raw.cmd(&["LATENCY", "RESET"]);
+    let count: i64 = reset.trim_end()[1..].parse().unwrap();
+    assert!(count >= 1, "{reset}");
+    assert_eq!(raw.cmd(&["LATENCY", "LATEST"]), "*0\r\n");
+    assert_eq!(
+        raw.cmd(&["LATENCY", "LATEST", "x"]),
+        "-ERR wrong number of arguments for 'latency|latest' command\r\n"
+    );
+}
+
+/// This connection's id and the core serving it, from `CLIENT INFO`.
+fn id_and_core(raw: &mut Raw) -> (String, String) {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    let field = |name: &str| {
+        info.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .to_string()
+    };
+    (field("id"), field("core"))
+}
+
+/// Polls `check` until it holds, failing after the test timeout.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn client_kill_closes_connections_on_every_core() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut killer = server.raw();
+    // Connections until each core serves at least two of them.
+    let mut victims: Vec<(Raw, String, String)> = Vec::new();
+    for _ in 0..64 {
+        let mut raw = server.raw();
+        let (id, core) = id_and_core(&mut raw);
+        victims.push((raw, id, core));
+        let on = |c: &str| victims.iter().filter(|v| v.2 == c).count();
+        if on("0") >= 2 && on("1") >= 2 {
+            break;
+        }
+    }
+    let on = |c: &str| victims.iter().filter(|v| v.2 == c).count();
+    assert!(
+        on("0") >= 2 && on("1") >= 2,
+        "the kernel spread connections over both cores"
+    );
+    for (raw, id, core) in &mut victims {
+        assert_eq!(
+            killer.cmd(&["CLIENT", "KILL", "ID", id]),
+            ":1\r\n",
+            "core {core}"
+        );
+        assert!(raw.closed(), "connection {id} on core {core} closes");
+    }
+    eventually("the killed clients to leave INFO", || {
+        info_number(&mut killer, "clients", "connected_clients") == 1
+    });
+    let list = killer.cmd(&["CLIENT", "LIST"]);
+    assert_eq!(list.matches("id=").count(), 1, "{list}");
+}
+
+#[test]
+fn client_kill_ends_a_parked_lock_wait() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut holder = server.raw();
+    assert_eq!(
+        holder.cmd(&["LOCK.ACQUIRE", "held", "a", "60000"]),
+        ":1\r\n"
+    );
+    let mut waiter = server.raw();
+    let (id, _) = id_and_core(&mut waiter);
+    waiter.send(&encode(&[
+        "LOCK.ACQUIRE",
+        "held",
+        "b",
+        "60000",
+        "WAIT",
+        "60000",
+    ]));
+    let waiters = |raw: &mut Raw| {
+        raw.cmd(&["LOCK.INFO", "held"])
+            .contains("waiters\r\n:1\r\n")
+    };
+    eventually("the waiter to queue", || waiters(&mut holder));
+    assert_eq!(holder.cmd(&["CLIENT", "KILL", "ID", &id]), ":1\r\n");
+    assert!(waiter.closed());
+    eventually("the wait to leave the queue", || {
+        holder
+            .cmd(&["LOCK.INFO", "held"])
+            .contains("waiters\r\n:0\r\n")
+    });
+    assert_eq!(holder.cmd(&["LOCK.RELEASE", "held", "1"]), ":1\r\n");
+    assert_eq!(
+        holder.cmd(&["LOCK.INFO", "held"]),
+        "$-1\r\n",
+        "nobody got the lock"
+    );
+}
+
+#[test]
+fn client_kill_filters_and_errors_as_redis() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut me = server.raw();
+    let mut other = server.raw();
+    let other_addr = other.stream.local_addr().unwrap().to_string();
+    let server_addr = server.addr.to_string();
+    for (args, expected) in [
+        (
+            &["CLIENT", "KILL", "1.2.3.4:5"][..],
+            "-ERR No such client\r\n",
+        ),
+        (&["CLIENT", "KILL", "ID"], "-ERR No such client\r\n"),
+        (&["CLIENT", "KILL", "ID", "99999"], ":0\r\n"),
+        (
+            &["CLIENT", "KILL", "ID", "abc"],
+            "-ERR client-id should be greater than 0\r\n",
+        ),
+        (
+            &["CLIENT", "KILL", "ID", "0"],
+            "-ERR client-id should be greater than 0\r\n",
+        ),
+        (&["CLIENT", "KILL", "ADDR", "1.2.3.4:5"], ":0\r\n"),
+        (
+            &["CLIENT", "KILL", "SKIPME", "maybe"],
+            "-ERR syntax error\r\n",
+        ),
+        (
+            &["CLIENT", "KILL", "USER", "nobody"],
+            "-ERR No such user 'nobody'\r\n",
+        ),
+        (
+            &["CLIENT", "KILL", "TYPE", "foo"],
+            "-ERR Unknown client type 'foo'\r\n",
+        ),
+        (&["CLIENT", "KILL", "TYPE", "master"], ":0\r\n"),
+        (&["CLIENT", "KILL", "MAXAGE", "10"], "-ERR syntax error\r\n"),
+        (&["CLIENT", "KILL", "a", "b", "c"], "-ERR syntax error\r\n"),
+        (
+            &["CLIENT", "KILL"],
+            "-ERR wrong number of arguments for 'client|kill' command\r\n",
+        ),
+        // SKIPME is yes by default: the caller is never among the killed.
+        (&["CLIENT", "KILL", "LADDR", "1.2.3.4:5"], ":0\r\n"),
+    ] {
+        assert_eq!(me.cmd(args), expected, "{args:?}");
+    }
+    // The old form names the peer address.
+    assert_eq!(me.cmd(&["CLIENT", "KILL", &other_addr]), "+OK\r\n");
+    assert!(other.closed());
+    let mut a = server.raw();
+    let mut b = server.raw();
+    // LADDR: every connection to the server's address but the caller.
+    assert_eq!(me.cmd(&["CLIENT", "KILL", "LADDR", &server_addr]), ":2\r\n");
+    assert!(a.closed() && b.closed());
+    let mut c = server.raw();
+    assert_eq!(
+        me.cmd(&["CLIENT", "KILL", "USER", "default", "TYPE", "normal"]),
+        ":1\r\n"
+    );
+    assert!(c.closed());
+    // SKIPME no: the caller counts, gets its answer, then is closed.
+    me.send(&encode(&[
+        "CLIENT",
+        "KILL",
+        "LADDR",
+        &server_addr,
+        "SKIPME",
+        "no",
+    ]));
+    me.send(&encode(&["PING"]));
+    assert_eq!(me.reply(), ":1\r\n");
+    assert!(me.closed(), "nothing after the kill is answered");
+    let mut old = server.raw();
+    let old_addr = old.stream.local_addr().unwrap().to_string();
+    assert_eq!(old.cmd(&["CLIENT", "KILL", &old_addr]), "+OK\r\n");
+    assert!(old.closed(), "the old form kills its caller too");
+}
+
+#[test]
+fn client_reply_off_on_and_skip_as_redis() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut raw = server.raw();
+    // Commands that go through the pipeline's queue (SET, GET on either
+    // core) and ones that do not (unknown, PING) are silenced alike.
+    let mut keys: Vec<String> = (0..8).map(|i| format!("k{i}")).collect();
+    keys.push("nosuch".into());
+    let mut batch = encode(&["CLIENT", "REPLY", "OFF"]);
+    for key in &keys[..8] {
+        batch.extend(encode(&["SET", key, "v"]));
+        batch.extend(encode(&["GET", key]));
+    }
+    batch.extend(encode(&["NOSUCH"]));
+    batch.extend(encode(&["PING"]));
+    batch.extend(encode(&["CLIENT", "REPLY", "ON"]));
+    batch.extend(encode(&["GET", "k1"]));
+    raw.send(&batch);
+    assert_eq!(raw.reply(), "+OK\r\n", "ON answers");
+    assert_eq!(
+        raw.reply(),
+        "$1\r\nv\r\n",
+        "and replies are back; the writes happened"
+    );
+    // SKIP silences itself and the next command, queued or not.
+    let mut batch = encode(&["CLIENT", "REPLY", "SKIP"]);
+    batch.extend(encode(&["GET", "k2"]));
+    batch.extend(encode(&["INCR", "n"]));
+    batch.extend(encode(&["CLIENT", "REPLY", "SKIP"]));
+    batch.extend(encode(&["PING"]));
+    batch.extend(encode(&["ECHO", "after"]));
+    // SKIP then ON: ON answers (it ends the skip).
+    batch.extend(encode(&["CLIENT", "REPLY", "SKIP"]));
+    batch.extend(encode(&["CLIENT", "REPLY", "ON"]));
+    // SKIP while OFF does nothing: ON answers, then the next command.
+    batch.extend(encode(&["CLIENT", "REPLY", "OFF"]));
+    batch.extend(encode(&["CLIENT", "REPLY", "SKIP"]));
+    batch.extend(encode(&["CLIENT", "REPLY", "ON"]));
+    batch.extend(encode(&["GET", "n"]));
+    raw.send(&batch);
+    for expected in [
+        ":1\r\n",
+        "$5\r\nafter\r\n",
+        "+OK\r\n",
+        "+OK\r\n",
+        "$1\r\n1\r\n",
+    ] {
+        assert_eq!(raw.reply(), expected);
+    }
+    for (args, expected) in [
+        (&["CLIENT", "REPLY", "foo"][..], "-ERR syntax error\r\n"),
+        (
+            &["CLIENT", "REPLY"],
+            "-ERR wrong number of arguments for 'client|reply' command\r\n",
+        ),
+        (&["CLIENT", "NO-EVICT", "on"], "+OK\r\n"),
+        (&["CLIENT", "NO-EVICT", "OFF"], "+OK\r\n"),
+        (&["CLIENT", "NO-EVICT", "x"], "-ERR syntax error\r\n"),
+        (
+            &["CLIENT", "NO-EVICT"],
+            "-ERR wrong number of arguments for 'client|no-evict' command\r\n",
+        ),
+    ] {
+        assert_eq!(raw.cmd(args), expected, "{args:?}");
+    }
+    // OFF then QUIT: no OK, just the close.
+    raw.send(&encode(&["CLIENT", "REPLY", "OFF"]));
+    raw.send(&encode(&["QUIT"]));
+    let mut rest = Vec::new();
+    use std::io::Read;
+    raw.stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
