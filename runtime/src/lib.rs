@@ -19,6 +19,7 @@ mod clients;
 mod clock;
 mod config;
 mod core;
+mod docs;
 mod embed;
 mod exec;
 mod handoff;

@@ -200,12 +200,16 @@ fn command_docs(spec: &CommandSpec) -> (Reply, Reply) {
         _ if spec.name.starts_with("lock.") => "lock",
         _ => "string",
     };
-    let docs = Reply::Map(vec![
+    let mut fields = vec![
         (text("summary"), text(spec.summary)),
         (text("since"), text("1.0.0")),
         (text("group"), text(group)),
-    ]);
-    (text(spec.name), docs)
+    ];
+    if let Some(args) = crate::docs::arguments(spec.cmd) {
+        let args = args.iter().map(crate::docs::argument_reply).collect();
+        fields.push((text("arguments"), Reply::Array(args)));
+    }
+    (text(spec.name), Reply::Map(fields))
 }
 
 fn time() -> Reply {

@@ -448,3 +448,119 @@ fn client_reply_off_on_and_skip_as_redis() {
     raw.stream.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
+
+/// True when redis-cli runs here; without it a test skips, except under
+/// CI (`CI=true`), where it must be there (`.ci/run` installs it).
+fn have_redis_cli() -> bool {
+    let found = std::process::Command::new("redis-cli")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-cli is missing under CI"
+        );
+        eprintln!("redis-cli is not installed: skipping");
+    }
+    found
+}
+
+#[test]
+fn command_docs_give_redis_cli_its_help_for_locks_and_set() {
+    let server = Server::start(&["--cores", "2"]);
+    let mut raw = server.raw();
+    // The raw shape: a map per command with an `arguments` array of maps.
+    raw.cmd(&["HELLO", "3"]);
+    let docs = raw.cmd(&["COMMAND", "DOCS", "lock.acquire"]);
+    for part in [
+        "%1\r\n$12\r\nlock.acquire\r\n%4\r\n",
+        "$9\r\narguments\r\n*4\r\n",
+        "%2\r\n$4\r\nname\r\n$4\r\nname\r\n$4\r\ntype\r\n$3\r\nkey\r\n",
+        "%4\r\n$4\r\nname\r\n$2\r\nms\r\n$4\r\ntype\r\n$7\r\ninteger\r\n$5\r\ntoken\r\n$4\r\nWAIT\r\n$5\r\nflags\r\n*1\r\n+optional\r\n",
+    ] {
+        assert!(docs.contains(part), "{part:?} not in {docs:?}");
+    }
+    if !have_redis_cli() {
+        return;
+    }
+    // redis-cli builds `help <command>` (and its typing hints) from
+    // COMMAND DOCS.
+    let port = server.addr.port().to_string();
+    for (command, synopsis) in [
+        ("lock.acquire", "LOCK.ACQUIRE\u{1b}[0m \u{1b}[90mname owner ttl_ms [WAIT ms]"),
+        ("lock.renew", "LOCK.RENEW\u{1b}[0m \u{1b}[90mname token ttl_ms"),
+        ("set", "SET\u{1b}[0m \u{1b}[90mkey value [NX|XX|IFEQ comparison-value] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]"),
+    ] {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-p", &port, "help", command])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert!(shown.contains(synopsis), "{command}: {shown:?}");
+    }
+    let hint = typing_hint(&port, "LOCK.ACQUIRE ");
+    assert!(
+        hint.contains("LOCK.ACQUIRE \u{1b}[0;90;49mname owner ttl_ms [WAIT ms]"),
+        "{hint:?}"
+    );
+}
+
+/// What interactive redis-cli prints on a terminal while `typed` is typed:
+/// its hints are drawn only on a TTY, so it runs on a pseudo-terminal.
+fn typing_hint(port: &str, typed: &str) -> String {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
+    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", port])
+        .env("TERM", "xterm")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&master),
+            libc::F_SETFL,
+            libc::O_NONBLOCK,
+        )
+    };
+    let mut shown = Vec::new();
+    let read_for =
+        |master: &mut std::fs::File, shown: &mut Vec<u8>, wait: Duration, until: &str| {
+            let deadline = Instant::now() + wait;
+            let mut buf = [0u8; 4096];
+            while Instant::now() < deadline && !String::from_utf8_lossy(shown).contains(until) {
+                match master.read(&mut buf) {
+                    Ok(n) if n > 0 => shown.extend_from_slice(&buf[..n]),
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        };
+    read_for(&mut master, &mut shown, TIMEOUT, "> ");
+    master.write_all(typed.as_bytes()).unwrap();
+    read_for(&mut master, &mut shown, TIMEOUT, "]\u{1b}[0m");
+    let _ = cli.kill();
+    let _ = cli.wait();
+    String::from_utf8_lossy(&shown).into_owned()
+}
