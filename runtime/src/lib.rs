@@ -22,6 +22,7 @@ mod core;
 mod docs;
 mod embed;
 mod exec;
+mod fdlimit;
 mod handoff;
 mod help;
 mod locks;

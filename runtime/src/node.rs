@@ -112,11 +112,22 @@ impl Node {
     fn start(config: Config) -> Result<Node, StartError> {
         config.validate()?;
         let cores = config.core_count();
+        // Without a socket there are no clients to find descriptors for.
+        let max_connections =
+            match config.listen {
+                Some(_) => crate::fdlimit::check_at_start(config.max_connections, cores).map_err(
+                    |reason| ConfigError {
+                        key: "max-connections",
+                        reason,
+                    },
+                )?,
+                None => config.max_connections,
+            };
         let listeners = bind_listeners(config.listen, cores)?;
         let shared = Arc::new(NodeShared {
             cores,
             ring: HashRing::new(config.groups),
-            gate: Arc::new(ConnectionGate::new(config.max_connections)),
+            gate: Arc::new(ConnectionGate::new(max_connections)),
             next_client_id: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             started: Instant::now(),

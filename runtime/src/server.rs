@@ -612,7 +612,14 @@ fn config_set(ctx: &CoreCtx, pairs: &[&[u8]]) -> Reply {
         let accepted = match name.as_str() {
             "maxclients" | "max-connections" => match parse_int(value) {
                 Some(n) if n > 0 => {
-                    ctx.node.gate.set_max(n as usize);
+                    let wanted = usize::try_from(n).unwrap_or(usize::MAX);
+                    let allowed = crate::fdlimit::clients_allowed(wanted, ctx.node.cores);
+                    if allowed < wanted {
+                        return Reply::error(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - The operating system is not able to handle the specified number of clients, try with {allowed}"
+                        ));
+                    }
+                    ctx.node.gate.set_max(wanted);
                     true
                 }
                 _ => false,
