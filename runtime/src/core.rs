@@ -608,6 +608,13 @@ pub(crate) async fn run_core(
         glommio::spawn_local(serve_replies(ctx.clone(), receiver)).detach();
     }
     glommio::spawn_local(sweep_expired(ctx.clone())).detach();
+    // One thread per node gives memory freed after connection storms back
+    // to the system; it stops within a second of core 0 leaving.
+    let trimmer_stop = Arc::new(AtomicBool::new(false));
+    if index == 0 {
+        crate::memory::spawn_trimmer(trimmer_stop.clone());
+    }
+    let _stop_trimmer = StopOnDrop(trimmer_stop);
     glommio::spawn_local(drive_timers(ctx.clone())).detach();
     crate::session::serve_clients(&ctx, listener).await;
     let _ = drained.send(index);
@@ -702,6 +709,15 @@ async fn sweep_expired(ctx: Rc<CoreCtx>) {
                 }
             }
         });
+    }
+}
+
+/// Sets its flag when dropped: tells a helper thread to stop.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -26,6 +26,7 @@ mod fdlimit;
 mod handoff;
 mod help;
 mod locks;
+mod memory;
 mod mesh;
 mod node;
 mod pipeline;

@@ -242,9 +242,10 @@ async fn gather(ctx: &Rc<CoreCtx>) -> Result<Vec<CoreReport>, Reply> {
     .await
 }
 
-const INFO_SECTIONS: [&str; 7] = [
+const INFO_SECTIONS: [&str; 8] = [
     "server",
     "clients",
+    "memory",
     "stats",
     "errorstats",
     "keyspace",
@@ -308,6 +309,7 @@ fn info_section(
                 node.gate.max(),
             );
         }
+        "memory" => memory_section(out),
         "stats" => {
             let _ = write!(
                 out,
@@ -362,6 +364,38 @@ fn info_section(
             }
         }
         _ => {}
+    }
+}
+
+/// `INFO memory` in Redis's field names. `used_memory` is the allocator's
+/// own figure (glibc's `mallinfo2`), 0 when it cannot tell.
+fn memory_section(out: &mut String) {
+    let (usage, peak) = crate::memory::usage_and_peak();
+    let used = usage.used.unwrap_or(0);
+    let rss = usage.rss.unwrap_or(0);
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\n",
+        human_bytes(used),
+        human_bytes(rss),
+        human_bytes(peak),
+        if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        crate::memory::MEM_ALLOCATOR,
+    );
+}
+
+/// Bytes as Redis's `*_human` fields show them: `1.50M`, `812.00K`, `17B`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, f64); 4] = [
+        ("T", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("G", 1024.0 * 1024.0 * 1024.0),
+        ("M", 1024.0 * 1024.0),
+        ("K", 1024.0),
+    ];
+    let value = bytes as f64;
+    match UNITS.iter().find(|(_, size)| value >= *size) {
+        Some((unit, size)) => format!("{:.2}{unit}", value / size),
+        None => format!("{bytes}B"),
     }
 }
 
