@@ -80,6 +80,17 @@ pub trait Handler {
     /// longer before it wants another try.
     fn handoff_failed(&mut self) {}
 
+    /// A signal that closes the connection from outside its loop (`CLIENT
+    /// KILL` from another connection). When it fires, whatever the
+    /// connection is doing is dropped on its own core, as if its client
+    /// had hung up: a command waiting for its answer is abandoned (its
+    /// future dropped), replies not yet written are lost, and the socket
+    /// closes. Asked once, when the connection starts being served here.
+    /// The default never fires.
+    fn kill_signal(&self) -> Shutdown {
+        Shutdown::new()
+    }
+
     /// Takes the connection to wherever [`Handler::wants_handoff`] chose.
     /// The default drops it, which closes it; a handler that ever wants a
     /// handoff implements this.

@@ -148,6 +148,7 @@ impl Connections {
     ) {
         let limits = self.limits;
         let shutdown = self.shutdown.clone();
+        let kill = handler.kill_signal();
         let task = async move {
             loop {
                 let ending = serve_connection(&mut stream, &mut handler, limits, &shutdown).await;
@@ -179,7 +180,12 @@ impl Connections {
             }
         };
         let abort = self.abort.clone();
-        let task = async move { futures_lite::future::or(task, abort.wait()).await };
+        // Aborted (shutdown's grace is over) or killed, the task is dropped
+        // here, which closes the socket and runs the handler's guards.
+        let task = async move {
+            let ended = futures_lite::future::or(abort.wait(), kill.wait());
+            futures_lite::future::or(task, ended).await
+        };
         if !self.live.is_open() {
             glommio::spawn_local(task).detach();
         } else if let Ok(handle) = self.live.spawn(task) {
@@ -206,6 +212,7 @@ pub async fn accept_loop<H, F>(
     F: FnMut(ConnInfo) -> H,
 {
     let shutdown = &connections.shutdown;
+    let mut warnings = RateLimited::new(ACCEPT_WARNING_INTERVAL);
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             shutdown.wait().await;
@@ -216,7 +223,13 @@ pub async fn accept_loop<H, F>(
             None => break,
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
-                tracing::warn!(%error, "accept failed");
+                if let Some(suppressed) = warnings.allow(std::time::Instant::now()) {
+                    tracing::warn!(
+                        %error,
+                        suppressed,
+                        "accept failed (the count is of like warnings suppressed since the last)"
+                    );
+                }
                 glommio::timer::sleep(ACCEPT_RETRY_DELAY).await;
                 continue;
             }
@@ -239,9 +252,69 @@ pub async fn accept_loop<H, F>(
 /// trying again, so the loop does not spin.
 const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Least time between two "accept failed" warnings of one core: a core out
+/// of descriptors fails every [`ACCEPT_RETRY_DELAY`], and a line each time
+/// buried the log (5,857 lines a minute). The ones in between are counted
+/// in the next.
+pub const ACCEPT_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Lets a repeated warning through at most once per interval, counting
+/// the ones held back.
+#[derive(Debug)]
+struct RateLimited {
+    interval: std::time::Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    fn new(interval: std::time::Duration) -> RateLimited {
+        RateLimited {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(suppressed since the last one)` when a warning may be logged
+    /// at `now`; `None` (and one more suppressed) when not.
+    fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
 async fn reject(mut stream: TcpStream) {
     let _ = stream
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
     let _ = stream.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimited;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_repeated_warning_passes_once_per_interval_with_a_count() {
+        let mut limited = RateLimited::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(limited.allow(at(0)), Some(0));
+        let passed: Vec<_> = (1..=6000)
+            .filter_map(|i| limited.allow(at(i * 10)))
+            .collect();
+        // One minute of failures every 10 ms: one line per 10 s.
+        assert_eq!(passed, vec![999; 6], "each line counts the ones held back");
+        assert_eq!(limited.allow(at(80_000)), Some(0));
+    }
 }

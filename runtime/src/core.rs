@@ -18,7 +18,7 @@ use crate::argv::OwnedArgv;
 use crate::clock::WallClock;
 use crate::mesh::{CoreEnds, Envelope, Outbox, ReplyEnvelope, Request, Response, SHUTTING_DOWN};
 use crate::ring::{core_of, HashRing};
-use crate::session::ClientRecord;
+use crate::session::LiveClient;
 use crate::stats::Stats;
 use crate::timers::{TimerAction, TimerKey, Timers};
 use crate::transaction::TransactionRequest;
@@ -72,7 +72,7 @@ pub(crate) struct CoreCtx {
     groups: RefCell<Vec<Group>>,
     pub stats: RefCell<Stats>,
     pub outbox: Outbox,
-    pub clients: RefCell<ahash::AHashMap<u64, Rc<ClientRecord>>>,
+    pub clients: RefCell<ahash::AHashMap<u64, LiveClient>>,
     timers: RefCell<Timers>,
     parked: RefCell<ahash::AHashMap<u64, Parked>>,
     /// Lock grants that went to a remote request whose client has gone,
@@ -692,6 +692,13 @@ pub(crate) async fn run_core(
         glommio::spawn_local(serve_replies(ctx.clone(), receiver)).detach();
     }
     glommio::spawn_local(sweep_expired(ctx.clone())).detach();
+    // One thread per node gives memory freed after connection storms back
+    // to the system; it stops within a second of core 0 leaving.
+    let trimmer_stop = Arc::new(AtomicBool::new(false));
+    if index == 0 {
+        crate::memory::spawn_trimmer(trimmer_stop.clone());
+    }
+    let _stop_trimmer = StopOnDrop(trimmer_stop);
     glommio::spawn_local(drive_timers(ctx.clone())).detach();
     crate::session::serve_clients(&ctx, listener).await;
     let _ = drained.send(index);
@@ -786,6 +793,15 @@ async fn sweep_expired(ctx: Rc<CoreCtx>) {
                 }
             }
         });
+    }
+}
+
+/// Sets its flag when dropped: tells a helper thread to stop.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

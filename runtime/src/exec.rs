@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use pinwheel_net::resp::parse_int;
-use pinwheel_state::{lookup, Cmd, CommandSpec, Keys, Kind, Reply};
+use pinwheel_state::{
+    lookup, parse_scan_cursor, Cmd, CommandSpec, Group, Keys, Kind, Reply, ScanStep,
+};
 use smallvec::SmallVec;
 
 use crate::argv::{ArgSlices, OwnedArgv};
@@ -36,11 +38,15 @@ pub(crate) async fn execute(
     let spec = match lookup(args[0]) {
         Some(spec) if spec.kind != Kind::Internal => spec,
         _ => {
+            let reply = unknown_command(args);
+            if let Reply::Error(text) = &reply {
+                ctx.stats.borrow_mut().record_error(text);
+            }
             return Executed {
                 cmd: None,
-                reply: unknown_command(args),
+                reply,
                 finished: started,
-            }
+            };
         }
     };
     let (reply, waited) = if !spec.arity_ok(args.len()) {
@@ -64,7 +70,7 @@ pub(crate) async fn execute(
     let service_ns = service
         .saturating_sub(waited.unwrap_or_default())
         .as_nanos();
-    stats.record_answer(spec.cmd, service_ns as u64, reply.is_error());
+    stats.record_answer(spec.cmd, service_ns as u64, &reply);
     drop(stats);
     Executed {
         cmd: Some(spec.cmd),
@@ -338,10 +344,7 @@ struct ScanArgs {
 }
 
 fn parse_scan(args: &[&[u8]]) -> Result<ScanArgs, Reply> {
-    let cursor = std::str::from_utf8(args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(Reply::err("ERR invalid cursor"))?;
+    let cursor = parse_scan_cursor(args[1]).ok_or(Reply::err("ERR invalid cursor"))?;
     let mut scan = ScanArgs {
         cursor,
         pattern: None,
@@ -370,48 +373,113 @@ fn parse_scan(args: &[&[u8]]) -> Result<ScanArgs, Reply> {
     Ok(scan)
 }
 
-/// SCAN walks the groups in order, each with its own cursor.
+/// SCAN walks the groups in order, each from start to end in its own
+/// (stable hash) order, so a full iteration returns every key present
+/// throughout it. One call shares COUNT among as many groups as it takes:
+/// every core walks its own groups from the cursor's on, in order, until it
+/// has visited COUNT keys, all cores at once; the answers are then taken in
+/// group order until COUNT keys have been visited, and the cursor names
+/// where that stopped. A core's work is bounded by COUNT, so a call visits
+/// between COUNT and cores x COUNT keys (COUNT is a hint in Redis too);
+/// what a core did past the stopping point is done again by the next call.
 async fn scan(ctx: &Rc<CoreCtx>, args: &[&[u8]], now_ms: u64) -> Result<Reply, Reply> {
     let scan = parse_scan(args)?;
     let groups = ctx.node.ring.groups();
-    let mut group = (scan.cursor >> SCAN_INNER_BITS) as u32;
-    let mut inner = scan.cursor << SCAN_GROUP_BITS;
-    if group >= groups {
+    let first = (scan.cursor >> SCAN_INNER_BITS) as u32;
+    if first >= groups {
         return Ok(scan_reply(0, Vec::new()));
     }
-    let mut keys = Vec::new();
-    let mut next;
-    loop {
-        let pattern = scan.pattern.clone();
-        let count = scan.count;
-        let found;
-        (next, found) = ctx
-            .on_core(ctx.owner(group), move |c| {
-                c.with_group(group, |g| g.scan(inner, pattern.as_deref(), count, now_ms))
-            })
-            .await?;
-        keys.extend(found);
-        // Rounded down, the next cursor must still move forward, or the
-        // client would loop: scan on until it does.
-        if next == 0 || (next >> SCAN_GROUP_BITS) > (inner >> SCAN_GROUP_BITS) {
-            break;
-        }
-        inner = next;
-    }
+    let first_inner = scan.cursor << SCAN_GROUP_BITS;
+    let (pattern, budget) = (scan.pattern, scan.count);
+    let walks = ctx
+        .on_all_cores(move |c| {
+            let pattern = pattern.as_deref();
+            walk_own_groups(c, first, first_inner, pattern, budget, now_ms)
+        })
+        .await?;
+    let (cursor, mut keys) = merge_walks(ctx, first, walks, budget);
     if !scan.strings_only {
         keys.clear();
     }
-    let cursor = if next != 0 {
-        (u64::from(group) << SCAN_INNER_BITS) | (next >> SCAN_GROUP_BITS)
-    } else {
-        group += 1;
-        if group < groups {
-            u64::from(group) << SCAN_INNER_BITS
-        } else {
-            0
-        }
-    };
     Ok(scan_reply(cursor, keys))
+}
+
+/// One core's part of a SCAN call: its groups from `first` on, in order,
+/// until `budget` keys are visited or a group is left unfinished.
+fn walk_own_groups(
+    c: &CoreCtx,
+    first: u32,
+    first_inner: u64,
+    pattern: Option<&[u8]>,
+    budget: usize,
+    now_ms: u64,
+) -> Vec<(u32, ScanStep)> {
+    let mut left = budget;
+    let mut steps = Vec::new();
+    for group in (first..c.node.ring.groups()).filter(|&g| c.owner(g) == c.index) {
+        let inner = if group == first { first_inner } else { 0 };
+        let step = c.with_group(group, |g| scan_group(g, inner, pattern, left, now_ms));
+        left = left.saturating_sub(step.visited);
+        let unfinished = step.next != 0;
+        steps.push((group, step));
+        if unfinished || left == 0 {
+            break;
+        }
+    }
+    steps
+}
+
+/// A step over one group whose next cursor survives being rounded into a
+/// SCAN cursor: rounded down to the same value as `inner`, the client
+/// would be handed its own cursor back and loop, so the step goes on.
+fn scan_group(
+    group: &Group,
+    inner: u64,
+    pattern: Option<&[u8]>,
+    count: usize,
+    now_ms: u64,
+) -> ScanStep {
+    let mut step = group.scan_step(inner, pattern, count, now_ms);
+    while step.next != 0 && (step.next >> SCAN_GROUP_BITS) <= (inner >> SCAN_GROUP_BITS) {
+        let more = group.scan_step(step.next, pattern, count, now_ms);
+        step.keys.extend(more.keys);
+        step.visited += more.visited;
+        step.next = more.next;
+    }
+    step
+}
+
+/// Takes the cores' walks in group order until `budget` keys are visited
+/// or a group is unfinished (or missing: its core stopped before it);
+/// returns the next cursor and the keys found up to there.
+fn merge_walks(
+    ctx: &CoreCtx,
+    first: u32,
+    walks: Vec<Vec<(u32, ScanStep)>>,
+    budget: usize,
+) -> (u64, Vec<Vec<u8>>) {
+    let groups = ctx.node.ring.groups();
+    let mut walks: Vec<_> = walks.into_iter().map(Vec::into_iter).collect();
+    let mut keys = Vec::new();
+    let mut left = budget;
+    let mut group = first;
+    while group < groups {
+        let walk = &mut walks[ctx.owner(group)];
+        let Some((_, step)) = walk.next().filter(|(g, _)| *g == group) else {
+            return (u64::from(group) << SCAN_INNER_BITS, keys);
+        };
+        keys.extend(step.keys);
+        if step.next != 0 {
+            let cursor = (u64::from(group) << SCAN_INNER_BITS) | (step.next >> SCAN_GROUP_BITS);
+            return (cursor, keys);
+        }
+        left = left.saturating_sub(step.visited);
+        group += 1;
+        if left == 0 && group < groups {
+            return (u64::from(group) << SCAN_INNER_BITS, keys);
+        }
+    }
+    (0, keys)
 }
 
 fn scan_reply(cursor: u64, keys: Vec<Vec<u8>>) -> Reply {

@@ -20,14 +20,19 @@
 #![deny(missing_docs)]
 
 mod argv;
+mod clients;
 mod clock;
 mod config;
 mod core;
+mod docs;
 mod embed;
 mod exec;
+mod fdlimit;
 mod handoff;
+mod help;
 mod io_memory;
 mod locks;
+mod memory;
 mod mesh;
 mod node;
 mod pipeline;

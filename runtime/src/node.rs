@@ -158,11 +158,22 @@ impl Node {
         let cores = config.core_count();
         let io = io_memory::plan(config.io_memory_bytes, cores, io_memory::memlock_limit())?;
         warn_if_shrunk(&io, cores);
+        // Without a socket there are no clients to find descriptors for.
+        let max_connections =
+            match config.listen {
+                Some(_) => crate::fdlimit::check_at_start(config.max_connections, cores).map_err(
+                    |reason| ConfigError {
+                        key: "max-connections",
+                        reason,
+                    },
+                )?,
+                None => config.max_connections,
+            };
         let listeners = bind_listeners(config.listen, cores)?;
         let shared = Arc::new(NodeShared {
             cores,
             ring: HashRing::new(config.groups),
-            gate: Arc::new(ConnectionGate::new(config.max_connections)),
+            gate: Arc::new(ConnectionGate::new(max_connections)),
             next_client_id: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             started: Instant::now(),

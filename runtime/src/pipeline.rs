@@ -166,7 +166,7 @@ impl Pipeline {
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
         ctx.stats
             .borrow_mut()
-            .record_answer(cmd, latency_ns, reply.is_error());
+            .record_answer(cmd, latency_ns, &reply);
         self.last_finished = Some(finished);
         self.push_answer(cmd, reply);
     }
@@ -197,7 +197,7 @@ impl Pipeline {
         let latency_ns = finished.duration_since(started).as_nanos() as u64;
         let mut stats = ctx.stats.borrow_mut();
         for (cmd, reply) in cmds.iter().zip(replies) {
-            stats.record_answer(*cmd, latency_ns, reply.is_error());
+            stats.record_answer(*cmd, latency_ns, &reply);
             self.push_answer(*cmd, reply);
         }
         self.last_finished = Some(finished);

@@ -10,7 +10,7 @@ use pinwheel_state::{glob_match, lookup, Cmd, CommandSpec, Keys, Kind, Reply, CO
 
 use crate::core::CoreCtx;
 use crate::session::SessionState;
-use crate::stats::Stats;
+use crate::stats::{Stats, LATENCY_SPIKE_MIN_NS};
 
 /// The Redis version whose commands and replies Pinwheel follows; clients
 /// that look at `redis_version` to pick features see what they can use.
@@ -66,6 +66,16 @@ pub(crate) async fn run(
         Cmd::Latency => latency(ctx, args).await.unwrap_or_else(|error| error),
         _ => Reply::err("ERR internal: not a server command"),
     }
+}
+
+/// Redis's text for a known subcommand given the wrong number of
+/// arguments: `'config|get'`.
+fn subcommand_arity(args: &[&[u8]]) -> Reply {
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{}|{}' command",
+        String::from_utf8_lossy(args[0]).to_ascii_lowercase(),
+        String::from_utf8_lossy(args[1]).to_ascii_lowercase()
+    ))
 }
 
 fn hello(session: &mut SessionState, args: &[&[u8]]) -> Reply {
@@ -159,18 +169,8 @@ fn command(args: &[&[u8]]) -> Reply {
             };
             Reply::Map(specs.into_iter().map(command_docs).collect())
         }
-        b"HELP" => Reply::Array(
-            [
-                "COMMAND",
-                "COMMAND COUNT",
-                "COMMAND LIST",
-                "COMMAND INFO [name ...]",
-                "COMMAND DOCS [name ...]",
-            ]
-            .iter()
-            .map(|s| Reply::Status((*s).into()))
-            .collect(),
-        ),
+        b"HELP" if args.len() == 2 => crate::help::reply("COMMAND", crate::help::COMMAND),
+        b"HELP" => subcommand_arity(args),
         _ => unknown_subcommand(args, "COMMAND"),
     }
 }
@@ -207,12 +207,16 @@ fn command_docs(spec: &CommandSpec) -> (Reply, Reply) {
         _ if spec.name.starts_with("lock.") => "lock",
         _ => "string",
     };
-    let docs = Reply::Map(vec![
+    let mut fields = vec![
         (text("summary"), text(spec.summary)),
         (text("since"), text("1.0.0")),
         (text("group"), text(group)),
-    ]);
-    (text(spec.name), docs)
+    ];
+    if let Some(args) = crate::docs::arguments(spec.cmd) {
+        let args = args.iter().map(crate::docs::argument_reply).collect();
+        fields.push((text("arguments"), Reply::Array(args)));
+    }
+    (text(spec.name), Reply::Map(fields))
 }
 
 fn time() -> Reply {
@@ -245,10 +249,12 @@ async fn gather(ctx: &Rc<CoreCtx>) -> Result<Vec<CoreReport>, Reply> {
     .await
 }
 
-const INFO_SECTIONS: [&str; 6] = [
+const INFO_SECTIONS: [&str; 8] = [
     "server",
     "clients",
+    "memory",
     "stats",
+    "errorstats",
     "keyspace",
     "cores",
     "latencystats",
@@ -311,6 +317,7 @@ fn info_section(
                 node.gate.max(),
             );
         }
+        "memory" => memory_section(out),
         "stats" => {
             let _ = write!(
                 out,
@@ -321,6 +328,12 @@ fn info_section(
                 total.errors,
                 total.protocol_errors,
             );
+        }
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (code, count) in total.error_codes() {
+                let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+            }
         }
         "keyspace" => {
             let keys: usize = reports.iter().map(|r| r.keys).sum();
@@ -362,6 +375,38 @@ fn info_section(
     }
 }
 
+/// `INFO memory` in Redis's field names. `used_memory` is the allocator's
+/// own figure (glibc's `mallinfo2`), 0 when it cannot tell.
+fn memory_section(out: &mut String) {
+    let (usage, peak) = crate::memory::usage_and_peak();
+    let used = usage.used.unwrap_or(0);
+    let rss = usage.rss.unwrap_or(0);
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\n",
+        human_bytes(used),
+        human_bytes(rss),
+        human_bytes(peak),
+        if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        crate::memory::MEM_ALLOCATOR,
+    );
+}
+
+/// Bytes as Redis's `*_human` fields show them: `1.50M`, `812.00K`, `17B`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, f64); 4] = [
+        ("T", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("G", 1024.0 * 1024.0 * 1024.0),
+        ("M", 1024.0 * 1024.0),
+        ("K", 1024.0),
+    ];
+    let value = bytes as f64;
+    match UNITS.iter().find(|(_, size)| value >= *size) {
+        Some((unit, size)) => format!("{:.2}{unit}", value / size),
+        None => format!("{bytes}B"),
+    }
+}
+
 async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
     Ok(match args[1].to_ascii_uppercase().as_slice() {
         b"HISTOGRAM" => {
@@ -384,18 +429,110 @@ async fn latency(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
                 .collect();
             Reply::Map(entries)
         }
-        b"HELP" => Reply::Array(
-            [
-                "LATENCY HISTOGRAM [command ...]: Redis 7 shaped, power-of-two microsecond buckets.",
-                "LATENCY DUMP [command ...]: each command's HDR histogram (nanoseconds), V2 format, base64.",
-                "Besides commands: lock.wait, the time LOCK.ACQUIRE ... WAIT spent queued (not in lock.acquire's).",
-            ]
-            .iter()
-            .map(|s| Reply::Status((*s).into()))
-            .collect(),
-        ),
+        b"LATEST" if args.len() == 2 => latency_latest(&merged_stats(ctx).await?),
+        b"DOCTOR" if args.len() == 2 => latency_doctor(&merged_stats(ctx).await?),
+        b"RESET" => latency_reset(ctx, &args[2..]).await?,
+        b"HELP" if args.len() == 2 => crate::help::reply("LATENCY", crate::help::LATENCY),
+        b"LATEST" | b"DOCTOR" | b"HELP" => subcommand_arity(args),
         _ => unknown_subcommand(args, "LATENCY"),
     })
+}
+
+/// `LATENCY LATEST` in Redis's shape, one event per command that had a
+/// call of [`LATENCY_SPIKE_MIN_NS`] or more (as if Redis's
+/// `latency-monitor-threshold` were 1): the command's name, the Unix time
+/// of its latest such call in seconds, that call's latency and the slowest
+/// one's, in whole milliseconds.
+fn latency_latest(total: &Stats) -> Reply {
+    let events = total
+        .spikes()
+        .map(|(cmd, spikes)| {
+            Reply::Array(vec![
+                text(cmd.spec().name),
+                Reply::Int((spikes.latest_at_ms / 1000) as i64),
+                Reply::Int((spikes.latest_ns / 1_000_000) as i64),
+                Reply::Int((spikes.max_ns / 1_000_000) as i64),
+            ])
+        })
+        .collect();
+    Reply::Array(events)
+}
+
+/// `LATENCY RESET [command ...]`: forgets the histograms and spikes of the
+/// named commands (every command when none is named) on every core;
+/// answers how many commands had something to forget.
+async fn latency_reset(ctx: &Rc<CoreCtx>, names: &[&[u8]]) -> Result<Reply, Reply> {
+    let wanted: Option<Vec<Vec<u8>>> =
+        (!names.is_empty()).then(|| names.iter().map(|name| name.to_vec()).collect());
+    let reset = ctx
+        .on_all_cores(move |c| {
+            let wanted: Option<Vec<&[u8]>> = wanted
+                .as_ref()
+                .map(|names| names.iter().map(Vec::as_slice).collect());
+            let mut stats = c.stats.borrow_mut();
+            COMMANDS
+                .iter()
+                .map(|spec| spec.cmd)
+                .filter(|cmd| is_wanted(&wanted, cmd.spec().name))
+                .filter(|cmd| stats.reset_latency(*cmd))
+                .collect::<Vec<Cmd>>()
+        })
+        .await?;
+    let mut forgotten: Vec<Cmd> = reset.into_iter().flatten().collect();
+    forgotten.sort_by_key(|cmd| *cmd as usize);
+    forgotten.dedup();
+    Ok(Reply::Int(forgotten.len() as i64))
+}
+
+/// `LATENCY DOCTOR`: a short report from every command's histogram,
+/// slowest p99 first.
+fn latency_doctor(total: &Stats) -> Reply {
+    let mut report = String::from(
+        "Pinwheel latency report: each command's service time, merged over every core, since the node started or the last LATENCY RESET or CONFIG RESETSTAT.\n",
+    );
+    let mut rows: Vec<_> = total.histograms().collect();
+    if rows.is_empty() {
+        report.push_str("\nNo command has been timed yet.\n");
+        return Reply::Verbatim(report.into_bytes());
+    }
+    rows.sort_by_key(|(_, h)| std::cmp::Reverse(h.value_at_quantile(0.99)));
+    let spikes: Vec<_> = total.spikes().collect();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    report.push('\n');
+    for (name, histogram) in &rows {
+        let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        let _ = write!(
+            report,
+            "{}: {} calls, p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+            name,
+            histogram.len(),
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            histogram.max() as f64 / 1000.0,
+        );
+        if let Some((_, s)) = spikes.iter().find(|(c, _)| c.spec().name == *name) {
+            let ago_s = now_ms.saturating_sub(s.latest_at_ms) / 1000;
+            let _ = write!(
+                report,
+                "; {} calls of 1 ms or more, the latest {ago_s} s ago",
+                s.count
+            );
+        }
+        report.push_str(".\n");
+    }
+    let slow = rows
+        .iter()
+        .filter(|(_, h)| h.value_at_quantile(0.99) >= LATENCY_SPIKE_MIN_NS)
+        .count();
+    report.push_str(if slow == 0 {
+        "\nEvery command's p99 is under 1 ms.\n"
+    } else {
+        "\nSome commands' p99 is 1 ms or more. A LOCK.ACQUIRE with WAIT counts its wait. Otherwise look for cores sharing a CPU with other busy processes (one core per CPU, nothing else pinned there), replies too large to write at once, or clients that read their replies slowly.\n"
+    });
+    Reply::Verbatim(report.into_bytes())
 }
 
 async fn merged_stats(ctx: &Rc<CoreCtx>) -> Result<Stats, Reply> {
@@ -504,10 +641,8 @@ async fn config(ctx: &Rc<CoreCtx>, args: &[&[u8]]) -> Result<Reply, Reply> {
                 .await?;
             Reply::Ok
         }
-        b"GET" | b"SET" | b"RESETSTAT" => Reply::error(format!(
-            "ERR wrong number of arguments for 'config|{}' command",
-            String::from_utf8_lossy(args[1]).to_ascii_lowercase()
-        )),
+        b"HELP" if args.len() == 2 => crate::help::reply("CONFIG", crate::help::CONFIG),
+        b"GET" | b"SET" | b"RESETSTAT" | b"HELP" => subcommand_arity(args),
         _ => unknown_subcommand(args, "CONFIG"),
     })
 }
@@ -522,7 +657,14 @@ fn config_set(ctx: &CoreCtx, pairs: &[&[u8]]) -> Reply {
         let accepted = match name.as_str() {
             "maxclients" | "max-connections" => match parse_int(value) {
                 Some(n) if n > 0 => {
-                    ctx.node.gate.set_max(n as usize);
+                    let wanted = usize::try_from(n).unwrap_or(usize::MAX);
+                    let allowed = crate::fdlimit::clients_allowed(wanted, ctx.node.cores);
+                    if allowed < wanted {
+                        return Reply::error(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - The operating system is not able to handle the specified number of clients, try with {allowed}"
+                        ));
+                    }
+                    ctx.node.gate.set_max(wanted);
                     true
                 }
                 _ => false,

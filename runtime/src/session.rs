@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use pinwheel_net::resp::{Args, Protocol, RespWriter};
-use pinwheel_net::{ConnInfo, Flow, Handler, Handoff, Queued};
+use pinwheel_net::{ConnInfo, Flow, Handler, Handoff, Queued, Shutdown};
 use pinwheel_state::{lookup, Cmd, Keys, Reply};
 
 use crate::argv::ArgSlices;
@@ -33,11 +33,26 @@ pub(crate) struct ClientRecord {
     pub protocol: Cell<Protocol>,
 }
 
+/// A connection this core serves, as `CLIENT LIST` and `CLIENT KILL`
+/// find it.
+pub(crate) struct LiveClient {
+    pub record: Rc<ClientRecord>,
+    /// Fired by `CLIENT KILL`: closes the connection (see
+    /// `Handler::kill_signal`).
+    pub kill: Shutdown,
+}
+
 /// A connection's settings, as commands change them.
 pub(crate) struct SessionState {
     pub id: u64,
     pub protocol: Protocol,
     pub quit: bool,
+    /// `CLIENT REPLY OFF`: no reply is written until `CLIENT REPLY ON`.
+    pub replies_off: bool,
+    /// `CLIENT REPLY SKIP`: the next command's reply is not written.
+    pub skip_next: bool,
+    /// The command running now is the one a `SKIP` named.
+    pub skip_this: bool,
     record: Option<Rc<ClientRecord>>,
 }
 
@@ -48,8 +63,28 @@ impl SessionState {
             id: 0,
             protocol: Protocol::Resp2,
             quit: false,
+            replies_off: false,
+            skip_next: false,
+            skip_this: false,
             record: None,
         }
+    }
+
+    /// True when this session has a connection (not an embedded caller).
+    pub fn is_connection(&self) -> bool {
+        self.record.is_some()
+    }
+
+    /// What `CLIENT LIST` shows of this connection, if it is one.
+    pub fn record(&self) -> Option<&ClientRecord> {
+        self.record.as_deref()
+    }
+
+    /// Whether the reply of the command that just ran is written: not
+    /// under `CLIENT REPLY OFF`, not when a `SKIP` named it, and not for
+    /// the `SKIP` itself.
+    fn reply_wanted(&self) -> bool {
+        !(self.replies_off || self.skip_this || self.skip_next)
     }
 
     /// `CLIENT SETNAME` and `HELLO ... SETNAME`.
@@ -78,6 +113,8 @@ pub(crate) struct Session {
     affinity: Affinity,
     /// The open `MULTI`, if any, and the watched keys.
     transactions: Transactions,
+    /// Closes the connection when `CLIENT KILL` fires it.
+    kill: Shutdown,
 }
 
 impl Session {
@@ -104,17 +141,22 @@ impl Session {
     fn with_record(ctx: Rc<CoreCtx>, record: ClientRecord, protocol: Protocol) -> Session {
         let id = record.id;
         let record = Rc::new(record);
-        ctx.clients.borrow_mut().insert(id, record.clone());
+        let kill = Shutdown::new();
+        let live = LiveClient {
+            record: record.clone(),
+            kill: kill.clone(),
+        };
+        ctx.clients.borrow_mut().insert(id, live);
+        let mut state = SessionState::embedded();
+        state.id = id;
+        state.protocol = protocol;
+        state.record = Some(record);
         Session {
-            state: SessionState {
-                id,
-                protocol,
-                quit: false,
-                record: Some(record),
-            },
+            state,
             pipeline: Pipeline::default(),
             affinity: Affinity::new(ctx.index),
             transactions: Transactions::default(),
+            kill,
             ctx,
         }
     }
@@ -156,6 +198,7 @@ impl Drop for Session {
 impl Handler for Session {
     async fn call<'a>(&'a mut self, args: Args<'a>, out: &'a mut RespWriter) -> Flow {
         self.note_keys(&args);
+        self.state.skip_this = std::mem::take(&mut self.state.skip_next);
         let slices: ArgSlices = args.iter().collect();
         let started = self.pipeline.last_finished.unwrap_or_else(Instant::now);
         let (ctx, state, transactions) = (&self.ctx, &mut self.state, &mut self.transactions);
@@ -174,8 +217,10 @@ impl Handler for Session {
         let executed = crate::exec::execute(&self.ctx, &mut self.state, &slices, started).await;
         self.pipeline.last_finished = Some(executed.finished);
         self.note_command(executed.cmd, executed.finished);
-        out.set_protocol(self.state.protocol);
-        write_reply(out, &executed.reply);
+        if self.state.reply_wanted() {
+            out.set_protocol(self.state.protocol);
+            write_reply(out, &executed.reply);
+        }
         if self.state.quit {
             Flow::Close
         } else {
@@ -193,7 +238,11 @@ impl Handler for Session {
     }
 
     fn protocol_error(&mut self) {
-        self.ctx.stats.borrow_mut().protocol_errors += 1;
+        let mut stats = self.ctx.stats.borrow_mut();
+        stats.protocol_errors += 1;
+        // The connection loop wrote an `ERR Protocol error...` (or reply
+        // limit) error: an error reply like any other.
+        stats.record_error("ERR");
     }
 
     fn resumed(&mut self) {
@@ -218,9 +267,18 @@ impl Handler for Session {
         };
         let finished = self.pipeline.last_finished.unwrap_or_else(Instant::now);
         self.note_command(Some(cmd), finished);
-        out.set_protocol(self.state.protocol);
-        write_reply(out, &reply);
+        // Queued commands never change the reply mode (CLIENT is not
+        // queued), so a SKIP takes the first of them.
+        let skipped = std::mem::take(&mut self.state.skip_next);
+        if !(self.state.replies_off || skipped) {
+            out.set_protocol(self.state.protocol);
+            write_reply(out, &reply);
+        }
         true
+    }
+
+    fn kill_signal(&self) -> Shutdown {
+        self.kill.clone()
     }
 
     fn wants_handoff(&mut self) -> bool {
@@ -314,7 +372,8 @@ pub(crate) async fn serve_clients(ctx: &Rc<CoreCtx>, listener: Option<glommio::n
     ctx.connections.close().await;
 }
 
-/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO`.
+/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | KILL | REPLY |
+/// NO-EVICT | HELP`.
 pub(crate) async fn client_command(
     ctx: &Rc<CoreCtx>,
     session: &mut SessionState,
@@ -333,11 +392,15 @@ pub(crate) async fn client_command(
             Some(record) => Reply::Verbatim(describe(record, ctx.index).into_bytes()),
             None => Reply::Nil,
         },
+        (b"KILL", 3..) => crate::clients::kill(ctx, session, &args[2..]).await,
+        (b"REPLY", 3) => crate::clients::reply_mode(session, args[2]),
+        (b"NO-EVICT", 3) => crate::clients::no_evict(args[2]),
+        (b"HELP", 2) => crate::help::reply("CLIENT", crate::help::CLIENT),
         (b"LIST", _) => {
             let lists = match ctx
                 .on_all_cores(|c| {
                     let clients = c.clients.borrow();
-                    let mut records: Vec<_> = clients.values().collect();
+                    let mut records: Vec<_> = clients.values().map(|c| &c.record).collect();
                     records.sort_by_key(|r| r.id);
                     records
                         .iter()
@@ -351,7 +414,11 @@ pub(crate) async fn client_command(
             };
             Reply::Verbatim(lists.concat().into_bytes())
         }
-        (b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"INFO", _) => Reply::error(format!(
+        (
+            b"ID" | b"SETNAME" | b"GETNAME" | b"SETINFO" | b"INFO" | b"KILL" | b"REPLY"
+            | b"NO-EVICT" | b"HELP",
+            _,
+        ) => Reply::error(format!(
             "ERR wrong number of arguments for 'client|{}' command",
             String::from_utf8_lossy(&sub).to_ascii_lowercase()
         )),

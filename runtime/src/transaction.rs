@@ -151,17 +151,26 @@ pub(crate) async fn intercept(
         Some(spec) => answer(ctx, session, tx, spec, args, now_ms).await,
     };
     let finished = Instant::now();
-    let is_error = matches!(&answer, Answer::Reply(reply) if reply.is_error());
+    let error = match &answer {
+        Answer::Reply(Reply::Error(text)) => Some(&**text),
+        _ => None,
+    };
     let mut stats = ctx.stats.borrow_mut();
     match spec {
         // A command answered `+QUEUED` has not run: only EXEC times it
         // (as part of the whole), as Redis counts it when it executes.
         Some(spec) if control && !(tx.in_multi() && spec.cmd == Cmd::Unwatch) => {
             let latency_ns = finished.duration_since(started).as_nanos() as u64;
-            stats.record_answer(spec.cmd, latency_ns, is_error);
+            stats.record(spec.cmd, latency_ns);
+            if let Some(text) = error {
+                stats.record_error(text);
+            }
         }
-        _ if is_error => stats.errors += 1,
-        _ => {}
+        _ => {
+            if let Some(text) = error {
+                stats.record_error(text);
+            }
+        }
     }
     drop(stats);
     Some(Handled {

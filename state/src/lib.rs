@@ -37,7 +37,7 @@ pub use group::{Entry, Group};
 pub use limits::Limits;
 pub use locks::Effect;
 pub use reply::Reply;
-pub use scan::{scan_hash, RANDOMKEY_PROBE_MAX, SCAN_COUNT_MAX};
+pub use scan::{parse_scan_cursor, scan_hash, ScanStep, RANDOMKEY_PROBE_MAX, SCAN_COUNT_MAX};
 pub use snapshot::SnapshotError;
 pub use stamps::REMOVED_STAMPS_MAX;
 pub use transaction::{QueuedCommand, Transaction, WatchStamp, Watched};

@@ -24,6 +24,17 @@ pub const RANDOMKEY_PROBE_MAX: usize = 128;
 /// SCAN's COUNT when the client gives none (Redis's default).
 const SCAN_COUNT_DEFAULT: usize = 10;
 
+/// What one SCAN step over a group found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanStep {
+    /// Where the next step resumes; 0 when the group's walk is complete.
+    pub next: u64,
+    /// The live keys visited that match the pattern.
+    pub keys: Vec<Vec<u8>>,
+    /// Keys visited, live or not, matching or not: what COUNT counts.
+    pub visited: usize,
+}
+
 impl Group {
     /// One SCAN step over this group: visits about `count` keys (at least
     /// 1, at most [`SCAN_COUNT_MAX`], plus any that share the last one's
@@ -36,21 +47,44 @@ impl Group {
         count: usize,
         now_ms: u64,
     ) -> (u64, Vec<Vec<u8>>) {
+        let step = self.scan_step(cursor, pattern, count, now_ms);
+        (step.next, step.keys)
+    }
+
+    /// [`Group::scan`], also telling how many keys the step visited, so a
+    /// caller walking several groups can share one COUNT among them.
+    pub fn scan_step(
+        &self,
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: usize,
+        now_ms: u64,
+    ) -> ScanStep {
         let count = count.clamp(1, SCAN_COUNT_MAX);
-        let mut found = Vec::new();
+        let mut keys = Vec::new();
         let mut last_hash = None;
-        for (visited, (hash, key)) in self.keys.ordered_from(cursor).enumerate() {
+        let mut visited = 0;
+        for (hash, key) in self.keys.ordered_from(cursor) {
             if visited >= count && last_hash != Some(*hash) {
                 // Never 0: this hash is above one already visited.
-                return (*hash, found);
+                return ScanStep {
+                    next: *hash,
+                    keys,
+                    visited,
+                };
             }
+            visited += 1;
             last_hash = Some(*hash);
             let live = self.keys.live(key, now_ms).is_some();
             if live && pattern.is_none_or(|p| glob_match(p, key)) {
-                found.push(key.to_vec());
+                keys.push(key.to_vec());
             }
         }
-        (0, found)
+        ScanStep {
+            next: 0,
+            keys,
+            visited,
+        }
     }
 
     /// Every live key matching `pattern`, in stable-hash order. Unbounded
@@ -88,10 +122,7 @@ impl Group {
     /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` over this group alone:
     /// `[cursor, [keys...]]`.
     pub(crate) fn read_scan(&self, args: &[&[u8]], now_ms: u64) -> Result<Reply, Reply> {
-        let cursor = std::str::from_utf8(args[1])
-            .ok()
-            .and_then(|text| text.parse::<u64>().ok())
-            .ok_or(Reply::err("ERR invalid cursor"))?;
+        let cursor = parse_scan_cursor(args[1]).ok_or(Reply::err("ERR invalid cursor"))?;
         let mut pattern = None;
         let mut count = SCAN_COUNT_DEFAULT;
         let mut only_strings = true;
@@ -116,6 +147,34 @@ impl Group {
             Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
         ]))
     }
+}
+
+/// A SCAN cursor as Redis reads one (C's `strtoul`): decimal digits after
+/// an optional sign, a negative number wrapping round (`-1` is the largest
+/// cursor), the empty text 0; `None` for anything else (a leading space,
+/// trailing bytes, no digits after a sign, more than 64 bits).
+pub fn parse_scan_cursor(text: &[u8]) -> Option<u64> {
+    let (negative, digits) = match text.split_first() {
+        None => return Some(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+    }
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// The stable hash SCAN orders keys by (exposed for tests and tools that

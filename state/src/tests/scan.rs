@@ -95,7 +95,11 @@ fn scan_read_parses_options() {
     };
     assert_eq!(parts[1], Reply::Array(Vec::new()));
     assert_eq!(run(&mut g, 0, "SCAN x"), err("ERR invalid cursor"));
-    assert_eq!(run(&mut g, 0, "SCAN -1"), err("ERR invalid cursor"));
+    // Read as C's strtoul reads it, as Redis does: past every key.
+    assert_eq!(
+        run(&mut g, 0, "SCAN -1"),
+        Reply::Array(vec![bulk("0"), Reply::Array(Vec::new())])
+    );
     assert_eq!(run(&mut g, 0, "SCAN 0 COUNT 0"), err("ERR syntax error"));
     assert_eq!(
         run(&mut g, 0, "SCAN 0 COUNT x"),
@@ -145,4 +149,44 @@ fn random_key_is_deterministic_and_live() {
     run(&mut g, 0, "DEL b");
     assert_eq!(g.random_key(1, 10), None);
     assert_eq!(run(&mut g, 0, "RANDOMKEY"), bulk("a"));
+}
+
+#[test]
+fn a_step_counts_every_key_it_visits() {
+    let mut g = group();
+    fill(&mut g, 30);
+    run(&mut g, 0, "SET gone v PX 10");
+    let step = g.scan_step(0, Some(b"nomatch*"), 1000, 20);
+    assert_eq!(
+        (step.next, step.visited),
+        (0, 31),
+        "expired and unmatched count"
+    );
+    assert!(step.keys.is_empty());
+    let first = g.scan_step(0, None, 10, 0);
+    assert_eq!((first.visited, first.keys.len()), (10, 10));
+}
+
+#[test]
+fn cursors_parse_as_redis_reads_them() {
+    use crate::parse_scan_cursor as parse;
+    assert_eq!(parse(b"0"), Some(0));
+    assert_eq!(parse(b""), Some(0));
+    assert_eq!(parse(b"007"), Some(7));
+    assert_eq!(parse(b"+5"), Some(5));
+    assert_eq!(parse(b"-1"), Some(u64::MAX));
+    assert_eq!(parse(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse(b"-18446744073709551615"), Some(1));
+    for bad in [
+        &b"18446744073709551616"[..],
+        b"-",
+        b"+",
+        b" 1",
+        b"1 ",
+        b"1.5",
+        b"0x10",
+        b"abc",
+    ] {
+        assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
 }
