@@ -586,7 +586,7 @@ pub static COMMANDS: [CommandSpec; COMMAND_COUNT] = [
         4,
         Write,
         ONE,
-        "Extends the lease of a lock held with the given token."
+        "Sets the lease of a lock held with the given token to ttl_ms from now (may shorten it)."
     ),
     spec!(
         LockInfo,

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, TIMEOUT};
+use common::{RedisServer, Server, TIMEOUT};
 
 fn pinwheel(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pinwheel"));
@@ -33,14 +32,6 @@ fn run_to_exit(mut command: Command) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `hist --addr` takes HOST:PORT with an IP or a name, and redis:// URLs.
@@ -80,7 +71,7 @@ fn hist_reads_redis_7_latency_histogram() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let client = redis::Client::open(format!("redis://{}", redis.addr)).unwrap();
     let mut connection = client.get_connection_with_timeout(TIMEOUT).unwrap();
     for i in 0..100 {
         let _: () = redis::cmd("SET")
@@ -89,7 +80,7 @@ fn hist_reads_redis_7_latency_histogram() {
             .query(&mut connection)
             .unwrap();
     }
-    let addr = format!("redis://127.0.0.1:{}", redis.port);
+    let addr = format!("redis://{}", redis.addr);
     let output = run_to_exit(pinwheel(&["hist", "--addr", &addr]));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -108,50 +99,6 @@ fn hist_reads_redis_7_latency_histogram() {
         assert!(bound - power <= power / 16, "{field} in {stdout}");
     }
     assert!(stdout.contains("LATENCY HISTOGRAM"), "{stdout}");
-}
-
-/// `redis-server` on a free port, stopped when dropped; `None` (after
-/// saying so) when it is not installed, unless under CI, where that fails.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Option<RedisServer> {
-        let port = free_port();
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "redis-server is needed under CI (.ci/run installs it): {error}"
-                );
-                eprintln!("redis-server is not installed: skipping (CI installs it)");
-                return None;
-            }
-        };
-        let server = RedisServer { child, port };
-        let deadline = Instant::now() + TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(server)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A pipe whose reading end is already closed, as `| head -1` leaves it

@@ -7,71 +7,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{encode, Raw, Server, TIMEOUT};
+use common::{command_present, encode, Raw, RedisServer, Server, TIMEOUT};
 use pinwheel_runtime::{HashRing, TRANSACTION_COMMANDS_MAX, WATCHED_KEYS_MAX};
-
-/// True when a test must not skip for want of a tool.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Whether `tool` can be used; under CI its absence fails the test.
-fn tool_present(found: bool, tool: &str) -> bool {
-    assert!(found || !in_ci(), "{tool} is missing; .ci/run installs it");
-    if !found {
-        eprintln!("{tool} is not installed: skipping (CI installs it)");
-    }
-    found
-}
-
-/// A redis-server 7 on a free port, killed when dropped.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start() -> Option<RedisServer> {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok();
-        if !tool_present(found, "redis-server") {
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + TIMEOUT;
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(RedisServer { child, addr })
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One step of a two-client transcript: which client, the command, and
 /// the exact reply (`None`: not compared, as for HELLO's server name).
@@ -534,11 +476,7 @@ print("ok")
 
 #[test]
 fn redis_py_transactions_work_as_against_redis() {
-    let found = Command::new("python3")
-        .args(["-c", "import redis"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if !tool_present(found, "redis-py (python3 -m pip install redis)") {
+    if !command_present("python3", &["-c", "import redis"], "redis-py") {
         return;
     }
     let server = Server::start(&["--cores", "2"]);

@@ -198,3 +198,74 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
     }
     out
 }
+
+/// True under CI (`CI=true`, which `.ci/run` sets), where a test must not
+/// skip for want of a tool.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether `tool` can be used. Outside CI its absence skips the test
+/// (saying so); under CI it fails it, since `.ci/run` installs every tool
+/// the tests need.
+pub fn tool_present(found: bool, tool: &str) -> bool {
+    assert!(
+        found || !in_ci(),
+        "{tool} is missing under CI=true; .ci/run installs it"
+    );
+    if !found {
+        eprintln!("{tool} is not installed: skipping (.ci/run installs it)");
+    }
+    found
+}
+
+/// Whether `program args...` runs and exits 0, checked as [`tool_present`].
+pub fn command_present(program: &str, args: &[&str], tool: &str) -> bool {
+    let found = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    tool_present(found, tool)
+}
+
+/// A redis-server 7 on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts one; `None` when redis-server is missing outside CI.
+    pub fn start() -> Option<RedisServer> {
+        if !command_present("redis-server", &["--version"], "redis-server") {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let server = RedisServer { child, addr };
+        let deadline = Instant::now() + TIMEOUT;
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
