@@ -30,6 +30,7 @@ mod server;
 mod session;
 mod stats;
 mod timers;
+pub mod wal;
 
 pub use config::{available_cores, Config, ConfigError, LISTEN_DEFAULT};
 pub use embed::{Handle, HandleError};
