@@ -52,6 +52,10 @@
 //! - [`Wal::stats`]: log bytes, segments, fsyncs, fsync latency histogram,
 //!   records and entries per fsync, failures.
 //! - [`Wal::close`]: writes, syncs and stops.
+//! - [`inspect_data_dir`]: what opening a data directory would do, with
+//!   nothing changed (`pinwheel check-data`).
+//! - [`probe_disk`]: small append + `fdatasync` latency on a directory's
+//!   disk, done as the log does it (`pinwheel probe-disk`).
 //!
 //! The core count of a data directory must not change between runs unless
 //! the caller moves groups' records itself: each core replays only its own
@@ -60,6 +64,7 @@
 mod datadir;
 mod error;
 mod file;
+mod inspect;
 mod log;
 mod open;
 mod options;
@@ -72,6 +77,9 @@ mod tests;
 
 pub use datadir::{DataDir, DataDirError};
 pub use error::{IoFailure, OpenError, WalError};
+pub use inspect::{
+    inspect_data_dir, CoreReport, CoreVerdict, CutReport, DataDirReport, FormatState, SegmentReport,
+};
 pub use log::Wal;
 pub use open::{Recovery, RecoveryReport, TornTail};
 pub use options::{
@@ -80,5 +88,5 @@ pub use options::{
     SEGMENT_BYTES_MIN,
 };
 pub use pinwheel_wal::Lsn;
-pub use probe::{probe_disk, ProbeReport, PROBE_FILE_BYTES};
+pub use probe::{probe_disk, probe_wal, run_probes, ProbeReport, PROBE_FILE_BYTES};
 pub use stats::WalStats;

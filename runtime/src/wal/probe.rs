@@ -97,3 +97,84 @@ pub async fn probe_disk(
         elapsed,
     })
 }
+
+/// Segment size of the log the WAL probe writes: 4 MiB, so creating it and
+/// its spare takes little time; the cost of an append does not depend on it.
+const PROBE_WAL_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Times `appends` one-at-a-time `append` + `durable` of a record carrying
+/// `append_bytes` bytes through a real log (`fsync = always`) in a scratch
+/// data directory under `dir`: the raw probe plus the log's own costs.
+/// Run on a glommio executor.
+pub async fn probe_wal(
+    dir: &Path,
+    appends: u64,
+    append_bytes: usize,
+) -> Result<Histogram<u64>, String> {
+    use super::{DataDir, Wal, WalOptions};
+    use pinwheel_wal::{Ballot, Body, Record, SlotEntry};
+
+    let scratch = dir.join(format!("pinwheel-probe-wal-{}", std::process::id()));
+    let data = DataDir::open(&scratch).map_err(|e| e.to_string())?;
+    let options = WalOptions {
+        segment_bytes: PROBE_WAL_SEGMENT_BYTES,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(&data, 0, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let spare = data.core_dir(0).join(pinwheel_wal::segment_file_name(2));
+    while !spare.exists() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let mut latency = Histogram::new_with_bounds(1, PROBE_LATENCY_US_MAX, 3).expect("valid bounds");
+    let payload = vec![7u8; append_bytes];
+    let mut result = Ok(());
+    for slot in 0..appends {
+        let entry = SlotEntry {
+            slot,
+            ballot: Ballot { round: 1, node: 0 },
+            entry: &payload,
+        };
+        let started = Instant::now();
+        let appended = wal.append(&Record {
+            group: 0,
+            body: Body::Entry(entry),
+        });
+        if let Err(e) = async { wal.durable(appended?).await }.await {
+            result = Err(e.to_string());
+            break;
+        }
+        latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
+    }
+    let closed = wal.close().await.map_err(|e| e.to_string());
+    drop(data);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.and(closed).map(|()| latency)
+}
+
+/// Runs [`probe_disk`], then [`probe_wal`], on a fresh glommio executor
+/// thread: for callers outside an executor (the command line).
+pub fn run_probes(
+    dir: &Path,
+    appends: u64,
+    append_bytes: usize,
+) -> Result<(ProbeReport, Histogram<u64>), String> {
+    let dir = dir.to_path_buf();
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("pinwheel-probe")
+        .io_memory(PROBE_IO_MEMORY_BYTES)
+        .spawn(move || async move {
+            let raw = probe_disk(&dir, appends, append_bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            let wal = probe_wal(&dir, appends, append_bytes).await?;
+            Ok((raw, wal))
+        })
+        .map_err(|e| format!("starting the probe's executor: {e}"))?
+        .join()
+        .map_err(|e| format!("the probe's executor: {e}"))?
+}
+
+/// io_uring buffer memory the probe's executor locks: 2 MiB, as a core's.
+const PROBE_IO_MEMORY_BYTES: usize = 2 * 1024 * 1024;
