@@ -408,3 +408,53 @@ fn extents(file: &Path) -> Vec<(u64, u64, u64)> {
         .map(|e| (e.logical, e.physical, e.length))
         .collect()
 }
+
+/// Clears the immutable flag of a directory when dropped.
+struct Immutable(PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = run("chattr", &["-i", path(&self.0)]);
+    }
+}
+
+#[test]
+fn permission_errors_name_the_path() {
+    // Root passes every mode check, so the refusal comes from the
+    // immutable attribute (EPERM), which binds root too.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return cannot_run("needs root to set the immutable attribute");
+    }
+    let scratch = Scratch::new("wal-perm", None);
+    let locked = scratch.path().join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    if let Err(e) = run("chattr", &["+i", path(&locked)]) {
+        return cannot_run(&format!("chattr +i failed: {e}"));
+    }
+    let guard = Immutable(locked.clone());
+    let err = pinwheel_runtime::wal::DataDir::open(locked.join("data")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&locked.join("data").display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("Operation not permitted"), "{message}");
+    drop(guard);
+
+    // A data directory that became read-only before its core's log existed.
+    let data = pinwheel_runtime::wal::DataDir::open(&locked).unwrap();
+    run("chattr", &["+i", path(&locked)]).unwrap();
+    let _guard = Immutable(locked.clone());
+    let err = on_executor(move || async move {
+        Wal::open(&data, 0, WalOptions::default())
+            .await
+            .err()
+            .expect("an immutable data dir refused")
+    });
+    let message = err.to_string();
+    assert!(
+        message.contains("creating log directory") && message.contains("core-0"),
+        "{message}"
+    );
+}
