@@ -27,6 +27,17 @@ use wal_support::*;
 
 const SEGMENT_BYTES: u64 = 1024 * 1024;
 
+/// These tests spawn commands (mkfs, mount, chattr) while data
+/// directories are opened and closed, and a forked child holds copies of
+/// this process's lock descriptors until it execs: one test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A file system on a loop device, torn down when dropped.
 struct LoopFs {
     scratch: Scratch,
@@ -227,6 +238,7 @@ fn options() -> WalOptions {
 
 #[test]
 fn a_full_disk_fails_appends_and_they_resume_when_space_is_freed() {
+    let _serial = serial();
     let Some(fs) = LoopFs::ext4("wal-full", 24, None) else {
         return;
     };
@@ -285,6 +297,7 @@ fn a_full_disk_fails_appends_and_they_resume_when_space_is_freed() {
 
 #[test]
 fn a_device_that_fails_writes_fails_the_log_until_it_recovers() {
+    let _serial = serial();
     let Some(fs) = LoopFs::ext4("wal-eio", 32, Some(20)) else {
         return;
     };
@@ -420,6 +433,7 @@ impl Drop for Immutable {
 
 #[test]
 fn permission_errors_name_the_path() {
+    let _serial = serial();
     // Root passes every mode check, so the refusal comes from the
     // immutable attribute (EPERM), which binds root too.
     // SAFETY: geteuid has no preconditions.

@@ -14,7 +14,9 @@
 //! anything else is read, so two processes starting at once cannot both
 //! pass, and it is released by the kernel when the process dies however it
 //! dies (no stale lock after kill -9). A second open, from another process
-//! or the same one, is refused with the holder's pid.
+//! or the same one, is refused with the holder's pid. (A `flock` belongs
+//! to the open file, so a child forked by the holder shares it until the
+//! child execs: the descriptor is close-on-exec.)
 //!
 //! A directory without `FORMAT` is adopted only if it is empty (or holds
 //! just the lock file): pointing `--data-dir` at a home directory by
@@ -153,7 +155,8 @@ fn adopt(dir: &Path, format_path: &Path) -> Result<(), DataDirError> {
     for entry in entries {
         let entry = entry.map_err(|e| IoFailure::new("listing", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name != LOCK_FILE_NAME {
+        // The lock, and a format file left half-written by a crash here.
+        if name != LOCK_FILE_NAME && name != format!("{FORMAT_FILE_NAME}.tmp") {
             return Err(DataDirError::NotDataDir {
                 dir: dir.to_path_buf(),
                 entry: name,

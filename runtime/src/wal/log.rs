@@ -305,6 +305,8 @@ pub struct Wal {
 struct Handle {
     shared: Rc<Shared>,
     writer: RefCell<Option<JoinHandle<()>>>,
+    /// The task deleting released segments, while one runs.
+    deleter: RefCell<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Handle {
@@ -320,6 +322,7 @@ impl Wal {
             handle: Rc::new(Handle {
                 shared,
                 writer: RefCell::new(Some(writer)),
+                deleter: RefCell::new(None),
             }),
         }
     }
@@ -415,8 +418,9 @@ impl Wal {
         if !state.deleting {
             state.deleting = true;
             drop(state);
-            glommio::spawn_local(super::writer::delete_released(self.handle.shared.clone()))
-                .detach();
+            let task =
+                glommio::spawn_local(super::writer::delete_released(self.handle.shared.clone()));
+            *self.handle.deleter.borrow_mut() = Some(task.detach());
         }
     }
 
@@ -430,8 +434,9 @@ impl Wal {
         self.shared().state.borrow().cursor
     }
 
-    /// Writes and syncs everything appended, then stops the writer. After
-    /// this every append fails with `Closed`. Fails if the log was failed:
+    /// Writes and syncs everything appended, then stops the writer and
+    /// waits for the background tasks (the next segment's preparation, a
+    /// deletion) to finish. After this every append fails with `Closed`. Fails if the log was failed:
     /// then what was pending is not durable. Call it before the executor
     /// exits: a dropped log stops its writer only if the executor keeps
     /// running, and glommio leaks the descriptors of files it never closed.
@@ -441,6 +446,11 @@ impl Wal {
         let writer = self.handle.writer.borrow_mut().take();
         if let Some(writer) = writer {
             writer.await;
+        }
+        // Nothing of this log may still touch its files once close returns.
+        let deleter = self.handle.deleter.borrow_mut().take();
+        if let Some(deleter) = deleter {
+            deleter.await;
         }
         match &self.shared().state.borrow().failure {
             Some(failure) => Err(WalError::Failed(failure.clone())),

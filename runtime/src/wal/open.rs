@@ -178,10 +178,16 @@ async fn list_segments(dir: &Path) -> Result<Vec<u64>, IoFailure> {
             .is_some_and(|n| parse_segment_file_name(n).is_some())
         {
             let path = entry.path();
-            glommio::io::remove(&path)
+            match glommio::io::remove(&path)
                 .await
-                .map_err(|e| IoFailure::glommio("removing half-made segment", &path, e))?;
-            tracing::info!(path = %path.display(), "removed a segment left half-made by a crash");
+                .map_err(std::io::Error::from)
+            {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a segment left half-made by a crash")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(IoFailure::new("removing half-made segment", &path, e)),
+            }
         }
     }
     sequences.sort_unstable();

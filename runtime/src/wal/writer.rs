@@ -358,8 +358,9 @@ impl Writer {
         }
         self.shared.state.borrow_mut().close_waiters();
         match self.spare.take() {
+            // Waited for, not cancelled: a cancelled task's writes and
+            // rename still complete in the kernel, after close returned.
             Some(Spare::Creating(task)) => {
-                task.cancel(); // a half-made .tmp file is removed at the next open
                 if let Some(Ok(file)) = task.await {
                     file.close().await;
                 }
