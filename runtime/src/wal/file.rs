@@ -28,6 +28,9 @@ pub(super) const BLOCK_BYTES: u64 = 4096;
 const ZERO_FILL_CHUNK_BYTES: u64 = 1024 * 1024;
 /// Most bytes per read request during recovery: 4 MiB.
 const READ_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// Read requests in flight during recovery: 4 (16 MiB), so the device
+/// always has the next read queued.
+const READS_IN_FLIGHT: usize = 4;
 /// Most bytes per write request: 4 MiB; a larger batch is written in
 /// several requests, one after the other.
 const WRITE_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
@@ -158,27 +161,43 @@ impl SegmentFile {
         &self.path
     }
 
-    /// Reads the whole file.
+    /// Reads the whole file, `READS_IN_FLIGHT` requests at a time.
     pub async fn read_all(&self) -> Result<Vec<u8>, IoFailure> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
         let len = self
             .file
             .file_size()
             .await
             .map_err(|e| IoFailure::glommio("reading the size of", &self.path, e))?;
         let mut out = Vec::with_capacity(len as usize);
+        let offsets = (0..len.div_ceil(READ_CHUNK_BYTES)).map(|i| i * READ_CHUNK_BYTES);
+        let mut reads = stream::iter(offsets)
+            .map(|at| async move {
+                let want = align_up(READ_CHUNK_BYTES.min(len - at)) as usize;
+                let read = self.file.read_at_aligned(at, want).await;
+                read.map_err(|e| IoFailure::glommio("reading segment", &self.path, e))
+            })
+            .buffered(READS_IN_FLIGHT);
+        while let Some(read) = reads.try_next().await? {
+            let expected = READ_CHUNK_BYTES.min(len - out.len() as u64) as usize;
+            out.extend_from_slice(&read[..read.len().min(expected)]);
+            if read.len() < expected {
+                break; // a short read: finish one request at a time
+            }
+        }
+        drop(reads);
         while (out.len() as u64) < len {
             let at = out.len() as u64;
-            let want = align_up(READ_CHUNK_BYTES.min(len - at));
+            let want = align_up(READ_CHUNK_BYTES.min(len - at)) as usize;
             let read = self
                 .file
-                .read_at_aligned(at, want as usize)
+                .read_at_aligned(at, want)
                 .await
                 .map_err(|e| IoFailure::glommio("reading segment", &self.path, e))?;
             if read.is_empty() {
                 break; // the file shrank while being read
             }
-            let keep = read.len().min((len - at) as usize);
-            out.extend_from_slice(&read[..keep]);
+            out.extend_from_slice(&read[..read.len().min((len - at) as usize)]);
         }
         Ok(out)
     }
