@@ -42,6 +42,7 @@ mod session;
 mod stats;
 mod timers;
 mod transaction;
+pub mod wal;
 
 // Every type a public function here takes or returns is reachable from
 // this crate, so a user needs no direct dependency to name it.

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_data;
 mod hist;
+mod probe_disk;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,10 @@ enum Command {
     Hist(hist::HistArgs),
     /// Run the seeded Multi-Paxos fault simulator.
     Sim(pinwheel_sim::SimArgs),
+    /// Report what recovery would do with a data directory, changing nothing.
+    CheckData(check_data::CheckDataArgs),
+    /// Measure small append + fdatasync latency on a directory's disk.
+    ProbeDisk(probe_disk::ProbeDiskArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,8 @@ fn main() -> ExitCode {
             end_quietly_on_a_closed_pipe();
             pinwheel_sim::run(&args)
         }
+        Command::CheckData(args) => check_data::run(&args),
+        Command::ProbeDisk(args) => probe_disk::run(&args),
     }
 }
 
