@@ -269,3 +269,41 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A key whose group core `core` of `cores` owns, with the default 64
+/// groups (the ring is a contract, so the test can compute it).
+pub fn key_on_core(core: usize, cores: usize) -> String {
+    let ring = pinwheel_runtime::HashRing::new(64);
+    (0..)
+        .map(|i| format!("on-core-{core}-{i}"))
+        .find(|key| pinwheel_runtime::core_of(ring.group_of(key.as_bytes()), cores) == core)
+        .expect("some key lives on every core")
+}
+
+/// The core serving this connection, from `CLIENT INFO`.
+pub fn serving_core(raw: &mut Raw) -> usize {
+    let info = raw.cmd(&["CLIENT", "INFO"]);
+    info.split_whitespace()
+        .find_map(|f| f.strip_prefix("core="))
+        .unwrap_or_else(|| panic!("no core in {info}"))
+        .parse()
+        .unwrap()
+}
+
+/// Moves a connection to core `core` of a `cores`-core server the way a
+/// client would: by using a key that core owns until the connection is
+/// handed there (`HANDOFF_AFTER_COMMANDS` in a row), whichever core the
+/// kernel gave it to.
+pub fn move_to_core(raw: &mut Raw, core: usize, cores: usize) {
+    let key = key_on_core(core, cores);
+    let deadline = Instant::now() + TIMEOUT;
+    while serving_core(raw) != core {
+        assert!(
+            Instant::now() < deadline,
+            "the connection never moved to core {core}"
+        );
+        for _ in 0..pinwheel_runtime::HANDOFF_AFTER_COMMANDS {
+            raw.cmd(&["INCR", &key]);
+        }
+    }
+}
